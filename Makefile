@@ -1,0 +1,43 @@
+# The course's two commands (see README):
+#   make lab    set everything up, then open the chapters in JupyterLab
+#   make test   set everything up, then run the unit tests and every chapter under nbval
+# Every target is idempotent: a second run only does what changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   := datasets/cache/ml-100k/ratings.csv
+# no display and not a Mac: start JupyterLab without trying to open a browser
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the small CPU build of torch on Linux
+TORCH_INDEX ?=
+LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser)
+
+.PHONY: setup lab test test-unit test-chapters data benchmark clean
+
+setup: $(STAMP) $(DATA)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e .
+	touch $(STAMP)
+
+data: $(DATA)
+
+$(DATA): | $(STAMP)
+	$(BIN)/python -m recsys_lab fetch ml-100k
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=chapters $(LAB_FLAGS)
+
+test: setup
+	$(BIN)/python -m pytest tests chapters --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-unit: setup
+	$(BIN)/python -m pytest tests
+
+test-chapters: setup
+	$(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env
+
+clean:
+	rm -rf $(VENV) datasets/cache

@@ -1,0 +1,33 @@
+"""Command line: ``python -m recsys_lab fetch ml-100k`` (and ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recsys_lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("fetch", help="download, verify and cache a dataset ahead of time")
+    fetch.add_argument("dataset", choices=["ml-100k"])
+    fetch.add_argument("--path", help="your own copy: a folder or zip with the GroupLens or RecBole files")
+    fetch.add_argument("--cache-dir", help="where to keep the verified tables (default: datasets/cache)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command == "fetch":
+        from recsys_lab.data.movielens import DatasetUnavailableError, load_movielens_100k
+
+        try:
+            movielens = load_movielens_100k(args.path, cache_dir=args.cache_dir)
+        except DatasetUnavailableError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{movielens!r}: ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Datasets, the ``Interactions`` container and the course's splits."""
+
+from recsys_lab.data.interactions import Interactions
+from recsys_lab.data.movielens import DatasetUnavailableError, MovieLens, default_cache_dir, load_movielens_100k
+from recsys_lab.data.splits import LeaveLastOutSplit, leave_last_out, rating_folds
+from recsys_lab.data.synthetic import synthetic_factors, synthetic_user_items
+from recsys_lab.data.tiny import load_tiny_ratings
+
+__all__ = [
+    "Interactions", "DatasetUnavailableError", "MovieLens", "default_cache_dir", "load_movielens_100k",
+    "LeaveLastOutSplit", "leave_last_out", "rating_folds", "synthetic_factors", "synthetic_user_items",
+    "load_tiny_ratings",
+]

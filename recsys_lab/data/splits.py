@@ -1,0 +1,114 @@
+"""The course's two evaluation splits.
+
+* :func:`leave_last_out`: the shared top-N protocol. Each user's events are
+  sorted by (timestamp, item id); the last is the test target, the one before
+  it the validation target, the rest are training history. MovieLens-100K
+  logs many ratings in the same second, so the item-id tie-break matters and
+  is fixed here once for every chapter.
+* :func:`rating_folds`: fixed random K folds for rating prediction (RMSE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys_lab.data.interactions import Interactions
+from recsys_lab.validation import check_positive_int, check_random_state
+
+__all__ = ["LeaveLastOutSplit", "leave_last_out", "rating_folds"]
+
+
+@dataclass(frozen=True)
+class LeaveLastOutSplit:
+    """Train history plus one validation and one test target per user.
+
+    Attributes
+    ----------
+    train : Interactions
+        Everything but each user's last two events.
+    valid_items, test_items : ndarray of shape (n_users,)
+        Column index of each user's target, -1 for users with fewer than
+        three events (they stay in ``train`` and are not evaluated).
+    valid_events, test_events : Interactions
+        The target events themselves (with rating and timestamp).
+    """
+
+    train: Interactions
+    valid_events: Interactions
+    test_events: Interactions
+    valid_items: np.ndarray
+    test_items: np.ndarray
+
+    def history(self, on: str) -> Interactions:
+        """What a model may see when predicting the ``on`` target.
+
+        For ``"valid"`` the training events; for ``"test"`` the training
+        events plus the validation target, which is then also excluded from
+        the ranking (the user has interacted with it).
+        """
+        if on == "valid":
+            return self.train
+        if on == "test":
+            return self.train.concat(self.valid_events)
+        raise ValueError(f"on={on!r} must be 'valid' or 'test'.")
+
+    def targets(self, on: str) -> np.ndarray:
+        """Target column per user for ``on`` (-1 where the user has none)."""
+        if on not in ("valid", "test"):
+            raise ValueError(f"on={on!r} must be 'valid' or 'test'.")
+        return self.valid_items if on == "valid" else self.test_items
+
+    def __repr__(self) -> str:
+        n_eval = int((self.test_items >= 0).sum())
+        return f"LeaveLastOutSplit(train={self.train!r}, evaluated users={n_eval})"
+
+
+def leave_last_out(interactions: Interactions) -> LeaveLastOutSplit:
+    """Split each user's time-ordered history into train / validation / test.
+
+    Examples
+    --------
+    >>> split = leave_last_out(load_movielens_100k().interactions)
+    >>> split.test_items[:3]    # one held-out item column per user
+    """
+    if not isinstance(interactions, Interactions):
+        raise TypeError(f"leave_last_out takes an Interactions, got {type(interactions).__name__}.")
+    events = interactions.events  # already sorted by (user, timestamp, item)
+    position_from_end = events.groupby("user").cumcount(ascending=False).to_numpy()
+    user_size = events.groupby("user")["user"].transform("size").to_numpy()
+    evaluable = user_size >= 3
+    is_test = evaluable & (position_from_end == 0)
+    is_valid = evaluable & (position_from_end == 1)
+
+    def target_column(mask: np.ndarray) -> np.ndarray:
+        targets = np.full(interactions.n_users, -1, dtype=np.int64)
+        chosen = events[mask]
+        targets[chosen["user"].to_numpy()] = chosen["item"].to_numpy()
+        return targets
+
+    return LeaveLastOutSplit(
+        train=interactions.subset(~(is_test | is_valid)),
+        valid_events=interactions.subset(is_valid),
+        test_events=interactions.subset(is_test),
+        valid_items=target_column(is_valid),
+        test_items=target_column(is_test),
+    )
+
+
+def rating_folds(ratings: pd.DataFrame, n_folds: int = 5, *, random_state=0):
+    """Yield ``(train, test)`` frames for K fixed random folds over the rows.
+
+    The default seed makes the folds the same in every chapter, so RMSEs
+    from chapters 02 and 03 compare fold by fold.
+
+    >>> for train, test in rating_folds(ml.ratings): ...
+    """
+    n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    if len(ratings) < n_folds:
+        raise ValueError(f"{len(ratings)} rows cannot be split into n_folds={n_folds} folds.")
+    fold_of_row = check_random_state(random_state).permutation(len(ratings)) % n_folds
+    for fold in range(n_folds):
+        yield ratings[fold_of_row != fold], ratings[fold_of_row == fold]

@@ -1,0 +1,119 @@
+"""The one small training loop every torch model of the course shares.
+
+A model supplies its ``nn.Module``, a function that yields mini-batches for
+an epoch, and a loss; the loop handles the device, seeding, the optimiser,
+progress bars, a NaN check and the per-epoch loss history. Keeping it in one
+place means chapters 06 and 08-12 differ only in what is actually new.
+
+This module imports torch; ``import recsys_lab`` does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from recsys_lab.validation import check_nonnegative_float, check_positive_int, check_random_state
+
+__all__ = ["pick_device", "torch_generator", "TrainingHistory", "train"]
+
+logger = logging.getLogger("recsys_lab")
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else ``cuda`` when present, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def torch_generator(random_state) -> tuple[np.random.Generator, int]:
+    """A numpy Generator for batching plus an int seed for torch, both from ``random_state``.
+
+    ``torch.manual_seed`` is set from the same seed, so parameter
+    initialisation and dropout repeat from run to run on the CPU.
+    """
+    rng = check_random_state(random_state)
+    seed = int(rng.integers(2**31 - 1))
+    torch.manual_seed(seed)
+    return rng, seed
+
+
+@dataclass
+class TrainingHistory:
+    """Mean training loss and wall time per epoch (plus any validation metric)."""
+
+    loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    metric: list[float] = field(default_factory=list)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+
+def train(
+    module: torch.nn.Module,
+    batches: Callable[[np.random.Generator], Iterable[tuple]],
+    loss_fn: Callable[..., torch.Tensor],
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    rng: np.random.Generator,
+    device: torch.device,
+    show_progress: bool = True,
+    on_epoch_end: Callable[[int], float | None] | None = None,
+    desc: str = "training",
+) -> TrainingHistory:
+    """Train ``module`` with Adam for ``epochs`` passes.
+
+    Parameters
+    ----------
+    batches : callable
+        ``batches(rng)`` yields tuples of tensors (already on ``device`` or
+        numpy arrays); called once per epoch so each epoch reshuffles.
+    loss_fn : callable
+        ``loss_fn(module, *batch) -> scalar tensor``.
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch)`` may return a validation metric to record.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    lr = check_nonnegative_float(lr, "lr", strictly_positive=True)
+    weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
+    module.to(device)
+    optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    history = TrainingHistory()
+    bar = tqdm(range(epochs), disable=not show_progress, desc=desc)
+    for epoch in bar:
+        module.train()
+        started, total, count = time.perf_counter(), 0.0, 0
+        for batch in batches(rng):
+            batch = tuple(torch.as_tensor(b, device=device) for b in batch)
+            loss = loss_fn(module, *batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} in epoch {epoch + 1}: training diverged. "
+                    f"Lower the learning rate (lr={lr}) or raise the regularization."
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item()
+            count += 1
+        module.eval()
+        history.loss.append(total / max(count, 1))
+        history.seconds.append(time.perf_counter() - started)
+        if on_epoch_end is not None:
+            metric = on_epoch_end(epoch)
+            if metric is not None:
+                history.metric.append(float(metric))
+        bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
+        logger.debug("%s epoch %d loss %.5f", desc, epoch + 1, history.loss[-1])
+    return history
