@@ -1,4 +1,4 @@
-"""Command line: ``python -m recsys_lab fetch ml-100k`` (and ``--help``)."""
+"""Command line: ``python -m recsys_lab fetch ml-100k``, ``python -m recsys_lab serve --store PATH`` (and ``--help``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("dataset", choices=["ml-100k"])
     fetch.add_argument("--path", help="your own copy: a folder or zip with the GroupLens or RecBole files")
     fetch.add_argument("--cache-dir", help="where to keep the verified tables (default: datasets/cache)")
+    serve = commands.add_parser("serve", help="serve an embedding store over HTTP (recsys_lab.serving)")
+    serve.add_argument("--store", required=True, help="folder of a recsys_lab.store.EmbeddingStore")
+    serve.add_argument("--version", help="version to serve (default: the store's current one)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -26,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 1
         print(f"{movielens!r}: ready")
+    elif args.command == "serve":
+        import uvicorn
+
+        from recsys_lab.serving import create_app
+
+        uvicorn.run(create_app(args.store, version=args.version), host=args.host, port=args.port)
     return 0
 
 

@@ -301,8 +301,8 @@ def _read_local(path: Path):
 
 
 # ---------------------------------------------------------------- network sources
-def _fetch_grouplens(url: str = GROUPLENS_URL, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def _fetch_grouplens(url: str | None = None, timeout: float = 5.0):
+    with urllib.request.urlopen(url or GROUPLENS_URL, timeout=timeout) as response:
         payload = response.read()
     digest = hashlib.md5(payload).hexdigest()
     if digest != GROUPLENS_MD5:
@@ -311,17 +311,22 @@ def _fetch_grouplens(url: str = GROUPLENS_URL, timeout: float = 5.0):
         return _read_members(_zip_members(archive))
 
 
-def _fetch_recbole_wheel(timeout: float = 60.0):
+def _fetch_recbole_wheel(timeout: float = 120.0):
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--quiet", "--timeout", "15", "-d", folder, RECBOLE_REQUIREMENT]
+                   "--quiet", "--timeout", "15", "--retries", "1", "-d", folder, RECBOLE_REQUIREMENT]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         wheels = list(Path(folder).glob("recbole-*.whl"))
         if done.returncode != 0 or not wheels:
-            raise RuntimeError(f"pip download failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
-        payload = wheels[0].read_bytes()
+            last_line = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+            raise RuntimeError(f"pip download failed: {last_line[0]}")
+        return _read_recbole_wheel(wheels[0].read_bytes())
+
+
+def _read_recbole_wheel(payload: bytes):
+    """Canonical tables from the bytes of the recbole wheel, every file checked."""
     if _sha256(payload) != RECBOLE_WHEEL_SHA256:
-        raise ValueError(f"{wheels[0].name} has sha256 {_sha256(payload)}, expected {RECBOLE_WHEEL_SHA256}")
+        raise ValueError(f"the recbole wheel has sha256 {_sha256(payload)}, expected {RECBOLE_WHEEL_SHA256}")
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         members = _zip_members(archive)
     for name, expected in RECBOLE_MEMBER_SHA256.items():

@@ -87,14 +87,15 @@ def synthetic_user_items(n_users: int, n_items: int, *, interactions_per_user: i
     chunk = max(1, 2_000_000 // candidates_per_user)
     for start in range(0, n_users, chunk):
         block = users[start : start + chunk]                                   # (b, dim)
-        candidates = rng.choice(n_items, size=(len(block), candidates_per_user), p=popularity)
+        candidates = np.sort(rng.choice(n_items, size=(len(block), candidates_per_user), p=popularity), axis=1)
         affinity = np.einsum("bd,bcd->bc", block, items[candidates]) * 4.0     # (b, c)
         affinity += rng.gumbel(size=affinity.shape)
-        # duplicates among candidates are dropped by the CSR sum below
+        # a popular item drawn twice is one candidate: the repeat can never be picked
+        affinity[:, 1:][candidates[:, 1:] == candidates[:, :-1]] = -np.inf
         best = np.argpartition(-affinity, interactions_per_user - 1, axis=1)[:, :interactions_per_user]
         rows.append(np.repeat(np.arange(start, start + len(block)), interactions_per_user))
         cols.append(np.take_along_axis(candidates, best, axis=1).ravel())
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
-    matrix.data[:] = 1.0  # a repeated candidate counts once
+    matrix.data[:] = 1.0  # only a user with fewer distinct candidates than picks repeats one
     return matrix

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from recsys_lab.evaluation import evaluate, rank_targets
+from recsys_lab.models import Popularity
+from recsys_lab.models.base import Recommender
+
+
+class Oracle(Recommender):
+    """Scores each user's target highest: every metric must be 1."""
+
+    def __init__(self, targets):
+        self.targets = targets
+
+    def fit(self, user_items, *, show_progress=True):
+        self.n_users, self.n_items = user_items.shape
+        return self
+
+    def _score(self, userids, history):
+        scores = np.zeros((len(userids), self.n_items))
+        scores[np.arange(len(userids)), self.targets[userids]] = 1.0
+        return scores
+
+
+def test_oracle_scores_perfectly_and_popularity_does_not(ml_split):
+    oracle = Oracle(ml_split.test_items).fit(ml_split.train.user_items)
+    row = evaluate(oracle, ml_split, "test")
+    assert row["HR@10"].item() == row["NDCG@10"].item() == row["MRR"].item() == 1.0
+    popularity = evaluate(Popularity().fit(ml_split.train.user_items), ml_split, "test")
+    assert 0.0 < popularity["NDCG@10"].item() < 0.2
+
+
+def test_ranks_exclude_history_and_chunking_does_not_change_them(ml_split, monkeypatch):
+    model = Popularity().fit(ml_split.train.user_items)
+    ranks = rank_targets(model, ml_split, "valid")
+    assert len(ranks) == 943 and ranks["rank"].min() >= 1
+    assert ranks["rank"].max() <= 1682 - ml_split.train.user_items.getnnz(axis=1).min()
+    import recsys_lab.evaluation.protocol as protocol
+
+    monkeypatch.setattr(protocol, "SCORE_BUDGET", 1682 * 7)  # 7 users per chunk
+    np.testing.assert_array_equal(rank_targets(model, ml_split, "valid")["rank"], ranks["rank"])
+
+
+def test_protocol_errors(ml_split, small_log):
+    model = Popularity().fit(small_log.user_items)
+    with pytest.raises(ValueError, match="fit it on split.train"):
+        rank_targets(model, ml_split, "test")
+    with pytest.raises(TypeError, match="leave_last_out"):
+        rank_targets(model, small_log, "test")
+    with pytest.raises(ValueError, match="on='train'"):
+        evaluate(Popularity().fit(ml_split.train.user_items), ml_split, "train")
