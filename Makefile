@@ -13,7 +13,7 @@ DATA   := datasets/cache/ml-100k/ratings.csv
 TORCH_INDEX ?=
 LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser)
 
-.PHONY: setup lab test test-unit test-chapters data benchmark clean
+.PHONY: setup lab test test-unit test-chapters data benchmark timings clean
 
 setup: $(STAMP) $(DATA)
 
@@ -38,6 +38,14 @@ test-unit: setup
 
 test-chapters: setup
 	$(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env
+
+# the README's results table and figure (about 10 minutes on 2 cores)
+benchmark: setup
+	$(BIN)/python -m recsys_lab benchmark
+
+# the run time of the unit tests and of each chapter, into the README's chapter map
+timings: setup
+	$(BIN)/python -m recsys_lab timings
 
 clean:
 	rm -rf $(VENV) datasets/cache

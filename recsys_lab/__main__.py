@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("dataset", choices=["ml-100k"])
     fetch.add_argument("--path", help="your own copy: a folder or zip with the GroupLens or RecBole files")
     fetch.add_argument("--cache-dir", help="where to keep the verified tables (default: datasets/cache)")
+    commands.add_parser("benchmark", help="fit every top-N model on the shared protocol; write results/ and the README table")
+    commands.add_parser("timings", help="time the unit tests and each chapter under nbval; update the README chapter map")
+    commands.add_parser("report", help="re-render the README's generated sections from results/")
     serve = commands.add_parser("serve", help="serve an embedding store over HTTP (recsys_lab.serving)")
     serve.add_argument("--store", required=True, help="folder of a recsys_lab.store.EmbeddingStore")
     serve.add_argument("--version", help="version to serve (default: the store's current one)")

@@ -16,6 +16,8 @@ from recsys_lab.evaluation import evaluate
 # (module, class name, constructor keyword arguments)
 MODELS = [
     ("recsys_lab.models.popularity", "Popularity", {}),
+    ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "als", "factors": 8, "iterations": 3, "random_state": 0}),
+    ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "bpr", "factors": 8, "iterations": 5, "random_state": 0}),
 ]
 
 
@@ -25,7 +27,7 @@ def build(entry):
 
 
 def ids(entry):
-    return entry[1]
+    return "-".join([entry[1], *map(str, entry[2].values())])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""The course's results table: every top-N model on the shared protocol.
+
+``python -m recsys_lab benchmark`` fits each model below on the MovieLens
+training split with the settings its chapter tuned on validation, scores it
+on the test targets, and writes ``results/benchmark.csv`` plus a figure;
+``python -m recsys_lab report`` renders both into the README. Reference
+implementations (the ``implicit`` library) run beside ours in the same
+process, so their times are comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from recsys_lab.data import leave_last_out, load_movielens_100k
+from recsys_lab.evaluation import evaluate
+
+__all__ = ["BenchmarkEntry", "ENTRIES", "run_benchmark", "RESULTS_DIR"]
+
+logger = logging.getLogger("recsys_lab")
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+@dataclass(frozen=True)
+class BenchmarkEntry:
+    """One row of the table: how to build the model and what it is fitted on."""
+
+    name: str
+    chapter: str
+    implementation: str
+    build: Callable[[object], object]   # MovieLens -> unfitted model
+    needs_order: bool = False           # fit on the Interactions (sequence models), not the CSR
+
+
+def _popularity(ml):
+    from recsys_lab.models import Popularity
+
+    return Popularity()
+
+
+def _als(ml):
+    from recsys_lab.models.als import ImplicitALS
+
+    return ImplicitALS(128, regularization=0.05, alpha=2.0, iterations=15, random_state=0)
+
+
+def _implicit_als(ml):
+    from recsys_lab.models.reference import ImplicitLibrary
+
+    return ImplicitLibrary("als", factors=128, regularization=0.05, alpha=2.0, iterations=15, random_state=0)
+
+
+def _implicit_bpr(ml):
+    from recsys_lab.models.reference import ImplicitLibrary
+
+    return ImplicitLibrary("bpr", factors=128, learning_rate=0.05, regularization=0.01, iterations=100, random_state=0)
+
+
+def _sasrec(ml):
+    from recsys_lab.models.sasrec import SASRec
+
+    return SASRec(random_state=0)
+
+
+ENTRIES = [
+    BenchmarkEntry("Popularity", "00", "recsys_lab", _popularity),
+    BenchmarkEntry("iALS", "03", "recsys_lab", _als),
+    BenchmarkEntry("iALS", "03", "implicit", _implicit_als),
+    BenchmarkEntry("BPR", "03", "implicit", _implicit_bpr),
+    BenchmarkEntry("SASRec", "10", "recsys_lab", _sasrec, needs_order=True),
+]
+
+
+def run_benchmark(entries=ENTRIES, *, show_progress: bool = False) -> pd.DataFrame:
+    """Fit and score every entry on the shared protocol (test targets).
+
+    Returns one row per entry: model, chapter, implementation, HR@10,
+    NDCG@10, MRR with their 95% intervals, and fit seconds.
+    """
+    movielens = load_movielens_100k()
+    split = leave_last_out(movielens.interactions)
+    rows = []
+    for entry in entries:
+        logger.info("benchmark: fitting %s (%s)", entry.name, entry.implementation)
+        model = entry.build(movielens)
+        started = time.perf_counter()
+        model.fit(split.train if entry.needs_order else split.train.user_items, show_progress=show_progress)
+        fit_seconds = time.perf_counter() - started
+        row = evaluate(model, split, "test", name=entry.name)
+        row.insert(1, "chapter", entry.chapter)
+        row.insert(2, "implementation", entry.implementation)
+        row["fit seconds"] = fit_seconds
+        rows.append(row)
+    return pd.concat(rows, ignore_index=True).drop(columns=["split", "eval seconds"])

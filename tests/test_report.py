@@ -1,0 +1,47 @@
+"""The README's generated sections match the committed results files."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys_lab.report import render_readme, results_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def committed_results():
+    times = RESULTS / "chapter_times.csv"
+    return (
+        pd.read_csv(RESULTS / "benchmark.csv", dtype={"chapter": str}),
+        pd.read_csv(times) if times.exists() else None,
+    )
+
+
+@pytest.mark.skipif(not (RESULTS / "benchmark.csv").exists(), reason="no committed results yet")
+def test_readme_shows_exactly_the_committed_results():
+    readme = (ROOT / "README.md").read_text()
+    assert render_readme(readme, *committed_results()) == readme, "run `python -m recsys_lab report`"
+
+
+def test_results_markdown_formats_intervals_and_times():
+    row = {"model": "M", "chapter": "03", "implementation": "recsys_lab", "users": 943, "fit seconds": 1.26}
+    for metric, value in (("HR@10", 0.1), ("NDCG@10", 0.05), ("MRR", 0.04)):
+        row.update({metric: value, f"{metric} low": value - 0.01, f"{metric} high": value + 0.01})
+    times = pd.DataFrame({"part": ["unit tests", "00_data"], "seconds": [30.0, 90.0]})
+    text = results_markdown(pd.DataFrame([row]), times)
+    assert "| M | 03 | recsys_lab | 0.1000 [0.0900, 0.1100] | 0.0500 [0.0400, 0.0600] |" in text
+    assert "took 2.0 minutes" in text
+
+
+def test_render_readme_fills_the_chapter_map_and_needs_markers():
+    readme = "| 00 | [Data](x) | tour | - |\n<!-- results:start -->\nold\n<!-- results:end -->\n"
+    row = {"model": "M", "chapter": "00", "implementation": "x", "users": 1, "fit seconds": 0.0}
+    for metric in ("HR@10", "NDCG@10", "MRR"):
+        row.update({metric: 0.0, f"{metric} low": 0.0, f"{metric} high": 0.0})
+    times = pd.DataFrame({"part": ["00_data"], "seconds": [42.0]})
+    rendered = render_readme(readme, pd.DataFrame([row]), times)
+    assert rendered.startswith("| 00 | [Data](x) | tour | 42 s |") and "old" not in rendered
+    with pytest.raises(ValueError, match="results:start"):
+        render_readme("no markers", pd.DataFrame([row]), None)
