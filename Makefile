@@ -11,7 +11,9 @@ DATA   := datasets/cache/ml-100k/ratings.csv
 # no display and not a Mac: start JupyterLab without trying to open a browser
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the small CPU build of torch on Linux
 TORCH_INDEX ?=
-LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser)
+# (and as root, in a container, JupyterLab needs --allow-root to start at all)
+LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser) \
+             $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test test-unit test-chapters data benchmark timings clean
 

@@ -168,3 +168,13 @@ def test_real_dataset_matches_its_pins(movielens):
     assert movielens.users.shape == (943, 5) and movielens.items.shape == (1682, 4)
     assert movielens.ratings["rating"].between(1, 5).all()
     assert movielens.interactions.shape == (943, 1682)
+
+
+def test_fetch_command_reports_failure_with_exit_code(tmp_path, pinned_small, capsys):
+    from recsys_lab.__main__ import main
+
+    assert main(["fetch", "ml-100k", "--cache-dir", str(tmp_path)]) == 1
+    assert "Could not load MovieLens-100K" in capsys.readouterr().err
+    archive = write_zip(tmp_path / "copy.zip", grouplens_files())
+    assert main(["fetch", "ml-100k", "--path", str(archive), "--cache-dir", str(tmp_path)]) == 0
+    assert "ready" in capsys.readouterr().out
