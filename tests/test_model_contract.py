@@ -16,6 +16,9 @@ from recsys_lab.evaluation import evaluate
 # (module, class name, constructor keyword arguments)
 MODELS = [
     ("recsys_lab.models.popularity", "Popularity", {}),
+    ("recsys_lab.models.als", "ImplicitALS", {"factors": 8, "iterations": 2, "random_state": 0}),
+    ("recsys_lab.models.mf", "BiasedMF", {"factors": 4, "epochs": 2, "random_state": 0}),
+    ("recsys_lab.models.explicit_als", "ExplicitALS", {"factors": 4, "iterations": 2, "random_state": 0}),
     ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "als", "factors": 8, "iterations": 3, "random_state": 0}),
     ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "bpr", "factors": 8, "iterations": 5, "random_state": 0}),
 ]

@@ -1,0 +1,125 @@
+"""Explicit ALS: mean normalization on the tiny table, the closed-form step, objective, errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys_lab.data import load_tiny_ratings
+from recsys_lab.models.explicit_als import ExplicitALS, weighted_ridge_solve
+
+
+def table_to_csr(table):
+    values = table.to_numpy()
+    rows, cols = np.nonzero(~np.isnan(values))
+    return sp.csr_matrix((values[rows, cols], (rows, cols)), shape=values.shape)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    table = load_tiny_ratings()
+    return table, table_to_csr(table)
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    rng = np.random.default_rng(0)
+    pattern = sp.random(50, 30, density=0.3, format="csr", random_state=0)
+    pattern.data = rng.integers(1, 6, size=pattern.nnz).astype(np.float64)
+    return pattern
+
+
+def test_zero_ratings_are_kept(tiny):
+    table, csr = tiny
+    assert csr.nnz == int(table.notna().to_numpy().sum())
+    assert csr.shape == (5, 5)
+
+
+def test_new_user_gets_item_means_with_normalization(tiny):
+    table, csr = tiny
+    eve = list(table.index).index("Eve")
+    model = ExplicitALS(2, regularization=0.1, random_state=0).fit(csr, show_progress=False)
+    predicted = model.predict(np.full(5, eve), np.arange(5))
+    np.testing.assert_allclose(predicted, table.mean().to_numpy())
+    np.testing.assert_array_equal(model.user_factors[eve], 0.0)
+
+
+def test_new_user_gets_zeros_without_normalization(tiny):
+    table, csr = tiny
+    eve = list(table.index).index("Eve")
+    model = ExplicitALS(2, regularization=0.1, normalize="none", random_state=0).fit(csr, show_progress=False)
+    np.testing.assert_allclose(model.predict(np.full(5, eve), np.arange(5), clip=False), 0.0)
+
+
+def test_user_means(ratings):
+    model = ExplicitALS(3, normalize="user", iterations=2, random_state=0).fit(ratings, show_progress=False)
+    counts = np.diff(ratings.indptr)
+    expected = np.asarray(ratings.sum(1)).ravel() / np.maximum(counts, 1)
+    np.testing.assert_allclose(model.user_means_[counts > 0], expected[counts > 0])
+    np.testing.assert_array_equal(model.item_means_, 0.0)
+
+
+def test_shapes_determinism_and_objective(ratings):
+    fit = lambda seed: ExplicitALS(4, regularization=0.05, iterations=6, random_state=seed).fit(ratings, show_progress=False)
+    a, b, c = fit(0), fit(0), fit(1)
+    assert a.user_factors.shape == (50, 4) and a.item_factors.shape == (30, 4)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    assert not np.allclose(a.item_factors, c.item_factors)
+    assert np.all(np.diff(a.objective_history_) <= 1e-9)
+    predicted = a.predict(np.arange(5), np.arange(5))
+    assert predicted.shape == (5,) and predicted.min() >= 1 and predicted.max() <= 5
+    assert a.recommend(0, ratings[0], N=3)[0].shape == (3,)
+
+
+def test_user_step_is_the_closed_form(ratings):
+    """After fitting, each user's vector is its ridge solution against the final item vectors."""
+    model = ExplicitALS(3, regularization=0.2, iterations=1, random_state=0).fit(ratings, show_progress=False)
+    rng = np.random.default_rng(0)
+    Y0 = 0.1 * rng.standard_normal((30, 3))  # the initial item vectors the first user step saw
+    for u in (0, 11):
+        items = ratings[u].indices
+        residual = ratings[u].data - model.item_means_[items]
+        Yu = Y0[items]
+        direct = np.linalg.solve(Yu.T @ Yu + 0.2 * len(items) * np.eye(3), Yu.T @ residual)
+        # the first sweep's user vectors are not stored, so re-solve them with the package
+        pattern = sp.csr_matrix((np.ones(len(items)), (np.zeros(len(items), int), items)), shape=(1, 30))
+        np.testing.assert_allclose(weighted_ridge_solve(pattern, Y0, (Yu.T @ residual)[None], ridge=0.2 * len(items))[0], direct)
+
+
+def test_weighted_ridge_solve_against_a_loop():
+    rng = np.random.default_rng(1)
+    weights = sp.random(7, 9, density=0.5, format="csr", random_state=1)
+    F = rng.normal(size=(9, 4))
+    targets = rng.normal(size=(7, 4))
+    base = np.eye(4) * 0.5
+    ridge = rng.uniform(0.1, 1.0, size=7)
+    solved = weighted_ridge_solve(weights, F, targets, ridge=ridge, base=base)
+    for u in range(7):
+        w = weights[u].toarray().ravel()
+        A = base + F.T @ (w[:, None] * F) + ridge[u] * np.eye(4)
+        np.testing.assert_allclose(solved[u], np.linalg.solve(A, targets[u]))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"factors": 0}, "factors=0"),
+        ({"regularization": 0.0}, "regularization=0.0"),
+        ({"iterations": 0}, "iterations=0"),
+        ({"normalize": "median"}, "normalize='median'"),
+    ],
+)
+def test_bad_hyperparameters(ratings, params, match):
+    with pytest.raises(ValueError, match=match):
+        ExplicitALS(**params).fit(ratings, show_progress=False)
+
+
+def test_bad_input(ratings):
+    with pytest.raises(ValueError, match="empty"):
+        ExplicitALS(2).fit(sp.csr_matrix((3, 3)), show_progress=False)
+    with pytest.raises(ValueError, match="negative"):
+        ExplicitALS(2).fit(sp.csr_matrix(np.array([[-1.0, 2.0]])), show_progress=False)
+    model = ExplicitALS(2, iterations=1, random_state=0).fit(ratings, show_progress=False)
+    with pytest.raises(ValueError, match="pair up"):
+        model.predict([0, 1], [0])
+    with pytest.raises(ValueError, match="itemid 30"):
+        model.predict([0], [30])
