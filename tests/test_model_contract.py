@@ -13,24 +13,34 @@ from recsys_lab.data import leave_last_out
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.evaluation import evaluate
 
-# (module, class name, constructor keyword arguments)
+# (module, class name, constructor keyword arguments); a ("ConfigClass", {...}) value
+# is built from the same module, so torch models stay unimported until their test runs
 MODELS = [
     ("recsys_lab.models.popularity", "Popularity", {}),
     ("recsys_lab.models.als", "ImplicitALS", {"factors": 8, "iterations": 2, "random_state": 0}),
     ("recsys_lab.models.mf", "BiasedMF", {"factors": 4, "epochs": 2, "random_state": 0}),
     ("recsys_lab.models.explicit_als", "ExplicitALS", {"factors": 4, "iterations": 2, "random_state": 0}),
     ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "als", "factors": 8, "iterations": 3, "random_state": 0}),
+    ("recsys_lab.models.lightgcn", "LightGCN", {"config": ("LightGCNConfig", {"factors": 8, "n_layers": 2, "epochs": 2}), "random_state": 0}),
+    ("recsys_lab.models.ease", "EASE", {"regularization": 10.0}),
+    ("recsys_lab.models.multvae", "MultVAE", {"config": ("MultVAEConfig", {"hidden": 16, "latent": 8, "epochs": 2}), "random_state": 0}),
     ("recsys_lab.models.reference", "ImplicitLibrary", {"kind": "bpr", "factors": 8, "iterations": 5, "random_state": 0}),
 ]
 
 
 def build(entry):
-    module, name, params = entry
-    return getattr(importlib.import_module(module), name)(**params)
+    module_name, name, params = entry
+    module = importlib.import_module(module_name)
+    params = {
+        key: getattr(module, value[0])(**value[1]) if isinstance(value, tuple) else value
+        for key, value in params.items()
+    }
+    return getattr(module, name)(**params)
 
 
 def ids(entry):
-    return "-".join([entry[1], *map(str, entry[2].values())])
+    module_name, name, params = entry
+    return "-".join([name, *(str(v[1] if isinstance(v, tuple) else v) for v in params.values())])
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def weighted_ridge_solve(weights: sp.csr_matrix, factors: np.ndarray, targets: n
     >>> X = weighted_ridge_solve(pattern, Y, pattern @ Y, ridge=0.1)
     """
     factors = np.asarray(factors, dtype=np.float64)
-    n_rows, (m, k) = weights.shape[0], factors.shape
+    n_rows, k = weights.shape[0], factors.shape[1]
     ridge = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (n_rows,))
     base = np.zeros((k, k)) if base is None else np.asarray(base, dtype=np.float64)
     item_block = max(1, _OUTER_BUDGET // (k * k))
@@ -85,9 +85,11 @@ def weighted_ridge_solve(weights: sp.csr_matrix, factors: np.ndarray, targets: n
     out = np.empty((n_rows, k))
     for start in range(0, n_rows, row_block):
         rows = weights[start : start + row_block]
+        active = np.unique(rows.indices)              # only the items these rows touch cost anything
+        rows = rows[:, active]
         systems = np.broadcast_to(base, (rows.shape[0], k, k)).copy()                # (r, k, k)
-        for first in range(0, m, item_block):
-            block = factors[first : first + item_block]                               # (b, k)
+        for first in range(0, len(active), item_block):
+            block = factors[active[first : first + item_block]]                       # (b, k)
             outer = np.einsum("bk,bl->bkl", block, block).reshape(len(block), k * k)  # (b, k*k)
             systems += np.asarray(rows[:, first : first + item_block] @ outer).reshape(-1, k, k)
         systems[:, np.arange(k), np.arange(k)] += ridge[start : start + rows.shape[0], None]
