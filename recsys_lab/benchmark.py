@@ -36,7 +36,6 @@ class BenchmarkEntry:
     chapter: str
     implementation: str
     build: Callable[[object], object]   # MovieLens -> unfitted model
-    needs_order: bool = False           # fit on the Interactions (sequence models), not the CSR
     prepare: Callable | None = None     # CSR -> what the model fits on (e.g. implicit's confidences)
 
 
@@ -75,6 +74,24 @@ def _implicit_bpr(ml):
     return ImplicitLibrary("bpr", factors=64, learning_rate=0.01, regularization=0.01, iterations=100, random_state=0)
 
 
+def _lightgcn(ml):
+    from recsys_lab.models.lightgcn import LightGCN, LightGCNConfig
+
+    return LightGCN(LightGCNConfig(n_layers=3), random_state=0)
+
+
+def _ease(ml):
+    from recsys_lab.models.ease import EASE
+
+    return EASE(150.0)  # lambda chosen on validation in chapter 12
+
+
+def _multvae(ml):
+    from recsys_lab.models.multvae import MultVAE, MultVAEConfig
+
+    return MultVAE(MultVAEConfig(), random_state=0)
+
+
 def _sasrec(ml):
     from recsys_lab.models.sasrec import SASRec
 
@@ -86,7 +103,10 @@ ENTRIES = [
     BenchmarkEntry("iALS", "03", "recsys_lab", _als),
     BenchmarkEntry("iALS", "03", "implicit", _implicit_als, prepare=_ials_confidence),
     BenchmarkEntry("BPR", "03", "implicit", _implicit_bpr),
-    BenchmarkEntry("SASRec", "10", "recsys_lab", _sasrec, needs_order=True),
+    BenchmarkEntry("SASRec", "10", "recsys_lab", _sasrec),
+    BenchmarkEntry("LightGCN", "12", "recsys_lab", _lightgcn),
+    BenchmarkEntry("EASE", "12", "recsys_lab", _ease),
+    BenchmarkEntry("Mult-VAE", "12", "recsys_lab", _multvae),
 ]
 
 
@@ -103,7 +123,7 @@ def run_benchmark(entries=ENTRIES, *, show_progress: bool = False) -> pd.DataFra
         logger.info("benchmark: fitting %s (%s)", entry.name, entry.implementation)
         model = entry.build(movielens)
         started = time.perf_counter()
-        data = split.train if entry.needs_order else split.train.user_items
+        data = split.train if model.needs_order else split.train.user_items
         model.fit(entry.prepare(data) if entry.prepare else data, show_progress=show_progress)
         fit_seconds = time.perf_counter() - started
         row = evaluate(model, split, "test", name=entry.name)

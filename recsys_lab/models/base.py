@@ -60,6 +60,7 @@ class Recommender:
 
     n_users: int | None = None
     n_items: int | None = None
+    needs_order: bool = False  # True for sequence models: pass an Interactions, not a bare CSR
 
     def fit(self, user_items, *, show_progress: bool = True):  # pragma: no cover - interface
         raise NotImplementedError

@@ -1,0 +1,68 @@
+"""TextEncoder on the packaged all-MiniLM-L6-v2: offline, deterministic, cached."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_lab.text import TextEncoder, item_texts, packaged_model_path
+
+TEXTS = ["Toy Story (1995). Genres: Animation, Children's, Comedy.",
+         "Heat (1995). Genres: Action, Crime, Thriller.",
+         "Toy Story (1995). Genres: Animation, Children's, Comedy.",  # a repeat: encoded once
+         "A Close Shave (1995). Genres: Animation, Comedy."]
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory):
+    encoder = TextEncoder(cache_dir=tmp_path_factory.mktemp("text-cache"))
+    return encoder, encoder.encode(TEXTS, show_progress=False)
+
+
+def test_packaged_model_is_found():
+    assert (packaged_model_path() / "config.json").is_file()
+
+
+def test_vectors_are_unit_norm_and_meaningful(encoded):
+    encoder, vectors = encoded
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert encoder.n_encoded_ == 3  # the repeated text went through the model once
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    # two animated comedies are closer to each other than to a crime thriller
+    assert vectors[0] @ vectors[3] > vectors[0] @ vectors[1]
+
+
+def test_cache_hit_gives_the_same_vectors_without_the_model(encoded):
+    encoder, vectors = encoded
+    again = TextEncoder(cache_dir=encoder.cache_dir)
+    np.testing.assert_array_equal(again.encode(TEXTS[::-1], show_progress=False), vectors[::-1])
+    assert again.n_encoded_ == 0 and again._loaded is None  # the model was never loaded
+    assert encoder.cache_file.is_file()
+
+
+def test_encoding_is_deterministic_and_independent_of_the_batch(encoded):
+    encoder, vectors = encoded
+    fresh = TextEncoder(use_cache=False, batch_size=1).encode(TEXTS[:2], show_progress=False)
+    np.testing.assert_allclose(fresh, vectors[:2], atol=1e-5)
+
+
+def test_settings_change_the_cache_key(encoded):
+    encoder, _ = encoded
+    assert TextEncoder(cache_dir=encoder.cache_dir, max_length=16).cache_file != encoder.cache_file
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(TypeError, match="list of strings"):
+        TextEncoder(use_cache=False).encode("just one string")
+    with pytest.raises(ValueError, match="empty"):
+        TextEncoder(use_cache=False).encode([])
+    with pytest.raises(ValueError, match="max_length=0"):
+        TextEncoder(max_length=0)
+
+
+def test_item_texts():
+    items = pd.DataFrame({"title": ["Toy Story", "Nameless"], "year": pd.array([1995, None], dtype="Int64"),
+                          "genres": ["Animation|Children's|Comedy", "unknown"]})
+    assert item_texts(items) == ["Toy Story (1995). Genres: Animation, Children's, Comedy.", "Nameless."]
+    with pytest.raises(ValueError, match="'genres'"):
+        item_texts(items.drop(columns="genres"))

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys_lab.feature_crosses import Features, encode, encode_multi
+from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig, sample_negatives
+
+TINY = dict(embedding_dim=4, hidden=(8,), epochs=2, batch_size=64, negatives=2)
+
+
+@pytest.fixture
+def data(random_user_items):
+    rng = np.random.default_rng(0)
+    n_users, n_items = random_user_items.shape
+    users = Features.ids(n_users, "user_id").add("gender", *encode(rng.choice(["F", "M"], n_users)))
+    items = Features.ids(n_items, "item_id").add("genres", *encode_multi(rng.choice(["A", "B|C", "C"], n_items)))
+    return random_user_items, users, items
+
+
+def fit(data, **kw):
+    ui, users, items = data
+    cfg = WideDeepConfig(**{**TINY, "crosses": (("gender", "genres"),), **kw})
+    return WideDeep(cfg, random_state=0).fit(ui, user_features=users, item_features=items, show_progress=False)
+
+
+def test_sample_negatives_never_returns_an_observed_item(random_user_items):
+    users = np.repeat(np.arange(30), 3)
+    neg = sample_negatives(users, random_user_items, 4, np.random.default_rng(0))
+    assert neg.shape == (90, 4)
+    assert not np.asarray(random_user_items[np.repeat(users, 4), neg.ravel()]).any()
+
+
+@pytest.mark.parametrize("parts", ["wide", "deep", "wide_deep"])
+def test_shapes_probabilities_and_scores(data, parts):
+    model = fit(data, parts=parts)
+    p = model.predict_proba([0, 1, 2], [3, 4, 5])
+    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+    assert model.score_items(np.arange(4), data[0][:4]).shape == (4, 40)
+    ids, _ = model.recommend(1, data[0][1], N=5)
+    assert not set(ids) & set(data[0][1].indices)
+
+
+def test_wide_and_deep_logits_add_up(data):
+    model = fit(data)
+    module = model.module_
+    u, i = torch.tensor([0, 5]), torch.tensor([1, 7])
+    with torch.no_grad():
+        codes = module.fields(u, i)
+        total = module.bias + module.wide_logit(codes) + module.deep_logit(codes)
+        np.testing.assert_allclose(module(u, i).numpy(), total.numpy(), rtol=1e-6)
+
+
+def test_cross_weights_exist_for_every_value_pair(data):
+    module = fit(data, parts="wide").module_
+    assert module.wide["genderxgenres"].num_embeddings == 2 * 3 + 1  # 2 genders x 3 genres + padding
+
+
+def test_fit_is_deterministic_and_learns(data):
+    a, b = fit(data, epochs=5), fit(data, epochs=5)
+    np.testing.assert_allclose(a.predict_proba([0, 1], [2, 3]), b.predict_proba([0, 1], [2, 3]))
+    assert a.history_.loss[-1] < a.history_.loss[0]
+
+
+def test_without_features_it_uses_the_ids(random_user_items):
+    model = WideDeep(WideDeepConfig(**TINY, crosses=()), random_state=0).fit(random_user_items, show_progress=False)
+    assert set(model.module_.deep) == {"user_id", "item_id"}
+
+
+def test_bad_input_raises_clear_errors(data):
+    ui, users, items = data
+    with pytest.raises(ValueError, match="parts='both'"):
+        WideDeepConfig(parts="both")
+    with pytest.raises(ValueError, match=r"cross \('age', 'genres'\)"):
+        WideDeep(WideDeepConfig(**TINY, crosses=(("age", "genres"),))).fit(ui, user_features=users, item_features=items)
+    with pytest.raises(ValueError, match="user_features has 3 rows"):
+        WideDeep(WideDeepConfig(**TINY, crosses=())).fit(ui, user_features=Features.ids(3, "user_id"))
+    with pytest.raises(TypeError, match="csr_matrix"):
+        WideDeep().fit(np.ones((3, 3)))
+    model = fit(data)
+    with pytest.raises(ValueError, match="item indices must lie in 0..39"):
+        model.predict_proba([0], [40])
+
+
+def test_sample_negatives_refuses_a_user_with_every_item():
+    full = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="user 0 has every item"):
+        sample_negatives(np.array([0]), full, 1, np.random.default_rng(0))
