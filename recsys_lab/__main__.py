@@ -1,4 +1,9 @@
-"""Command line: ``python -m recsys_lab fetch ml-100k``, ``python -m recsys_lab serve --store PATH`` (and ``--help``)."""
+"""Command line of the course (``python -m recsys_lab --help``).
+
+``fetch ml-100k`` caches the dataset; ``serve --store PATH`` serves an
+embedding store over HTTP; ``benchmark`` and ``timings`` measure the course
+and ``report`` writes what they measured into the README.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--path", help="your own copy: a folder or zip with the GroupLens or RecBole files")
     fetch.add_argument("--cache-dir", help="where to keep the verified tables (default: datasets/cache)")
     commands.add_parser("benchmark", help="fit every top-N model on the shared protocol; write results/ and the README table")
-    commands.add_parser("timings", help="time the unit tests and each chapter under nbval; update the README chapter map")
+    timings = commands.add_parser("timings", help="time the unit tests and each chapter under nbval; update the README chapter map")
+    timings.add_argument("--junit", help="read the times from this pytest JUnit report instead of running the suite")
     commands.add_parser("report", help="re-render the README's generated sections from results/")
     serve = commands.add_parser("serve", help="serve an embedding store over HTTP (recsys_lab.serving)")
     serve.add_argument("--store", required=True, help="folder of a recsys_lab.store.EmbeddingStore")
@@ -41,6 +47,26 @@ def main(argv: list[str] | None = None) -> int:
         from recsys_lab.serving import create_app
 
         uvicorn.run(create_app(args.store, version=args.version), host=args.host, port=args.port)
+    else:  # benchmark, timings, report: results/ and the README's generated sections
+        from recsys_lab.report import update_readme
+
+        root = Path(__file__).resolve().parents[1]
+        results = root / "results"
+        results.mkdir(exist_ok=True)
+        if args.command == "benchmark":
+            from recsys_lab.benchmark import run_benchmark
+
+            table = run_benchmark(show_progress=True)
+            table.to_csv(results / "benchmark.csv", index=False, float_format="%.6g")
+            print(table.round(4).to_string(index=False))
+        elif args.command == "timings":
+            from recsys_lab.timings import parts_from_junit, time_test_suite
+
+            times = parts_from_junit(Path(args.junit)) if args.junit else time_test_suite()
+            times.to_csv(results / "chapter_times.csv", index=False)
+            print(times.to_string(index=False))
+        update_readme(root / "README.md", results)
+        print(f"updated {root / 'README.md'}")
     return 0
 
 

@@ -1,40 +1,54 @@
 """What the course costs to run: the unit tests and each chapter under nbval.
 
-``python -m recsys_lab timings`` runs the pieces of the test command one at a
-time, exactly as ``make test`` runs them, times each, and writes
-``results/chapter_times.csv`` (then the README's chapter map shows them).
+``python -m recsys_lab timings`` runs the README's test command once (the
+same pytest invocation as ``make test``) with a JUnit report, and sums the
+report's per-test times into one row for the unit tests and one per chapter;
+``--junit FILE`` reads a report from a run you already made (CI, say). The
+result goes to ``results/chapter_times.csv`` and the README's chapter map.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-__all__ = ["time_test_suite"]
+__all__ = ["TEST_COMMAND", "parts_from_junit", "time_test_suite"]
 
 ROOT = Path(__file__).resolve().parents[1]
+# the arguments `make test` gives pytest
+TEST_COMMAND = ["tests", "chapters", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider"]
 
 
-def time_test_suite(root: Path = ROOT, *, show_progress: bool = True) -> pd.DataFrame:
-    """Seconds for ``pytest tests`` and for each ``chapters/*.ipynb`` under nbval.
+def parts_from_junit(report: Path) -> pd.DataFrame:
+    """Seconds per part of the suite: ``unit tests``, one row per chapter, and
+    ``pytest total`` (the whole run, kernel start-ups included).
 
-    Raises ``RuntimeError`` naming the first part that fails: a timing of a
-    broken chapter is no timing.
+    nbval reports each notebook cell as a test case whose class name is
+    ``chapters.<notebook>.ipynb``; every other test case is a unit test.
     """
-    chapters = sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb"))
-    parts = [("unit tests", ["tests"])] + [(path.stem, [str(path), "--nbval-lax", "--nbval-current-env"]) for path in chapters]
-    rows = []
-    for name, args in tqdm(parts, disable=not show_progress, desc="timing the test suite"):
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                              cwd=root, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
+    root = ET.parse(report).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    seconds: dict[str, float] = {}
+    for case in suite.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            raise RuntimeError(f"{case.get('classname')}::{case.get('name')} failed: a timing of a broken run is no timing.")
+        source = case.get("classname", "")
+        part = source.removeprefix("chapters.").removesuffix(".ipynb") if source.startswith("chapters.") else "unit tests"
+        seconds[part] = seconds.get(part, 0.0) + float(case.get("time", 0.0))
+    seconds["pytest total"] = float(suite.get("time"))
+    return pd.DataFrame({"part": list(seconds), "seconds": [round(v, 1) for v in seconds.values()]})
+
+
+def time_test_suite(root: Path = ROOT) -> pd.DataFrame:
+    """Run the test command once and return :func:`parts_from_junit` of its report."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.xml"
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", *TEST_COMMAND, f"--junitxml={report}"], cwd=root)
         if done.returncode != 0:
-            raise RuntimeError(f"{name} failed under pytest:\n{done.stdout[-3000:]}")
-        rows.append({"part": name, "seconds": round(seconds, 1)})
-    return pd.DataFrame(rows)
+            raise RuntimeError(f"the test command failed (exit code {done.returncode}); fix it before timing it.")
+        return parts_from_junit(report)
