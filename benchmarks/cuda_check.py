@@ -38,7 +38,11 @@ def main(argv=None) -> None:
     split = leave_last_out(movielens.interactions)
     rows = []
     for entry in (e for e in ENTRIES if e.name in TORCH_MODELS):
-        model = entry.build(movielens)
+        try:
+            model = entry.build(movielens)
+        except ModuleNotFoundError as missing:  # e.g. the text encoder's package on a bare GPU box
+            print(f"{entry.name}: skipped ({missing})")
+            continue
         model.config = dataclasses.replace(model.config, device=device)
         extra = entry.fit_kwargs(movielens) if entry.fit_kwargs else {}
         started = time.perf_counter()

@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 
 from recsys_lab.models.multvae import MultVAE, MultVAEConfig  # noqa: E402
 
-SMALL = dict(hidden=16, latent=4, epochs=5, batch_size=16, anneal_steps=10)
+# these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
+SMALL = dict(hidden=16, latent=4, epochs=5, batch_size=16, anneal_steps=10, device="cpu")
 
 def binary(n_users, n_items, density, seed):
     """A random 0/1 user x item CSR matrix."""

@@ -7,7 +7,8 @@ import torch
 from recsys_lab.data import Interactions, leave_last_out
 from recsys_lab.models.sasrec import SASRec, SASRecConfig, SASRecModule, pad_histories
 
-TINY = dict(max_len=8, factors=8, n_blocks=2, n_heads=2, dropout=0.0, epochs=2, batch_size=4)
+# these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
+TINY = dict(max_len=8, factors=8, n_blocks=2, n_heads=2, dropout=0.0, epochs=2, batch_size=4, device="cpu")
 
 
 @pytest.fixture

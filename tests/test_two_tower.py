@@ -8,7 +8,8 @@ from recsys_lab.data import Interactions, leave_last_out
 from recsys_lab.feature_crosses import Features, encode
 from recsys_lab.models.two_tower import TwoTower, TwoTowerConfig
 
-TINY = dict(factors=8, history_len=5, hidden=16, epochs=2, batch_size=16)
+# these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
+TINY = dict(factors=8, history_len=5, hidden=16, epochs=2, batch_size=16, device="cpu")
 
 
 @pytest.fixture

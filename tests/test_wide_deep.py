@@ -6,7 +6,8 @@ import torch
 from recsys_lab.feature_crosses import Features, encode, encode_multi
 from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig, sample_negatives
 
-TINY = dict(embedding_dim=4, hidden=(8,), epochs=2, batch_size=64, negatives=2)
+# these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
+TINY = dict(embedding_dim=4, hidden=(8,), epochs=2, batch_size=64, negatives=2, device="cpu")
 
 
 @pytest.fixture
