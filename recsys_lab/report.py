@@ -91,10 +91,10 @@ def plot_ndcg(results: pd.DataFrame, path: Path) -> None:
 
     ordered = results.sort_values("NDCG@10")
     labels = [f"{m} ({impl}, ch. {ch})" for m, impl, ch in zip(ordered["model"], ordered["implementation"], ordered["chapter"])]
-    fig, ax = plt.subplots(figsize=(7, 0.42 * len(ordered) + 1.2))
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(ordered) + 1.2))
     error = [ordered["NDCG@10"] - ordered["NDCG@10 low"], ordered["NDCG@10 high"] - ordered["NDCG@10"]]
     ax.barh(labels, ordered["NDCG@10"], xerr=error, color="tab:blue", capsize=3)
-    ax.set(xlabel="test NDCG@10 (95% bootstrap interval)", title="MovieLens-100K, leave-last-out, full ranking")
+    ax.set(xlabel="test NDCG@10 with its 95% bootstrap interval", title="MovieLens-100K, leave last out, full ranking")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
