@@ -33,13 +33,13 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=chapters $(LAB_FLAGS)
 
 test: setup
-	$(BIN)/python -m pytest tests chapters --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(BIN)/python -m pytest
 
 test-unit: setup
 	$(BIN)/python -m pytest tests
 
 test-chapters: setup
-	$(BIN)/python -m pytest chapters --nbval-lax --nbval-current-env
+	$(BIN)/python -m pytest chapters
 
 # the README's results table and figure (about 10 minutes on 2 cores)
 benchmark: setup

@@ -1,8 +1,9 @@
 """What the course costs to run: the unit tests and each chapter under nbval.
 
 ``python -m recsys_lab timings`` runs the README's test command once (the
-same pytest invocation as ``make test``) with a JUnit report, and sums the
-report's per-test times into one row for the unit tests and one per chapter;
+plain ``pytest`` that ``make test`` runs; pyproject.toml configures it) with
+a JUnit report, and sums the report's per-test times into one row for the
+unit tests and one per chapter;
 ``--junit FILE`` reads a report from a run you already made (CI, say). The
 result goes to ``results/chapter_times.csv`` and the README's chapter map.
 """
@@ -17,11 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TEST_COMMAND", "parts_from_junit", "time_test_suite"]
+__all__ = ["parts_from_junit", "time_test_suite"]
 
 ROOT = Path(__file__).resolve().parents[1]
-# the arguments `make test` gives pytest
-TEST_COMMAND = ["tests", "chapters", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider"]
 
 
 def parts_from_junit(report: Path) -> pd.DataFrame:
@@ -48,7 +47,7 @@ def time_test_suite(root: Path = ROOT) -> pd.DataFrame:
     """Run the test command once and return :func:`parts_from_junit` of its report."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "report.xml"
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", *TEST_COMMAND, f"--junitxml={report}"], cwd=root)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--junitxml={report}"], cwd=root)
         if done.returncode != 0:
             raise RuntimeError(f"the test command failed (exit code {done.returncode}); fix it before timing it.")
         return parts_from_junit(report)
