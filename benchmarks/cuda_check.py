@@ -20,7 +20,7 @@ import time
 import pandas as pd
 import torch
 
-from recsys_lab.benchmark import ENTRIES
+from recsys_lab.course.benchmark import ENTRIES
 from recsys_lab.data import leave_last_out, load_movielens_100k
 from recsys_lab.evaluation import evaluate
 

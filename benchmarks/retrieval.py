@@ -27,7 +27,8 @@ import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from recsys_lab.data import synthetic_factors  # noqa: E402
-from recsys_lab.retrieval import build_index, measure_search  # noqa: E402
+from recsys_lab.retrieval.index import build_index  # noqa: E402
+from recsys_lab.retrieval.measure import measure_search  # noqa: E402
 
 
 def index_specs(n_items: int, quick: bool):

@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     timings = commands.add_parser("timings", help="time the unit tests and each chapter under nbval; update the README chapter map")
     timings.add_argument("--junit", help="read the times from this pytest JUnit report instead of running the suite")
     commands.add_parser("report", help="re-render the README's generated sections from results/")
-    serve = commands.add_parser("serve", help="serve an embedding store over HTTP (recsys_lab.serving)")
-    serve.add_argument("--store", required=True, help="folder of a recsys_lab.store.EmbeddingStore")
+    serve = commands.add_parser("serve", help="serve an embedding store over HTTP (recsys_lab.serving.service)")
+    serve.add_argument("--store", required=True, help="folder of a recsys_lab.serving.store.EmbeddingStore")
     serve.add_argument("--version", help="version to serve (default: the store's current one)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -44,23 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "serve":
         import uvicorn
 
-        from recsys_lab.serving import create_app
+        from recsys_lab.serving.service import create_app
 
         uvicorn.run(create_app(args.store, version=args.version), host=args.host, port=args.port)
     else:  # benchmark, timings, report: results/ and the README's generated sections
-        from recsys_lab.report import update_readme
+        from recsys_lab.course.report import update_readme
 
         root = Path(__file__).resolve().parents[1]
         results = root / "results"
         results.mkdir(exist_ok=True)
         if args.command == "benchmark":
-            from recsys_lab.benchmark import run_benchmark
+            from recsys_lab.course.benchmark import run_benchmark
 
             table = run_benchmark(show_progress=True)
             table.to_csv(results / "benchmark.csv", index=False, float_format="%.6g")
             print(table.round(4).to_string(index=False))
         elif args.command == "timings":
-            from recsys_lab.timings import parts_from_junit, time_test_suite
+            from recsys_lab.course.timings import parts_from_junit, time_test_suite
 
             times = parts_from_junit(Path(args.junit)) if args.junit else time_test_suite()
             times.to_csv(results / "chapter_times.csv", index=False)

@@ -21,6 +21,8 @@ __all__ = [
     "check_nonnegative_float",
     "check_factors_finite",
     "check_userids",
+    "check_vectors",
+    "check_item_vectors",
 ]
 
 
@@ -140,3 +142,27 @@ def check_factors_finite(model_name: str, **factors) -> None:
                 f"{model_name} produced non-finite {name}: training diverged. "
                 f"Lower the learning rate or raise the regularization."
             )
+
+
+def check_vectors(vectors, name: str, dim: int | None = None) -> np.ndarray:
+    """A non-empty, finite 2-D array of ``dim``-dim vectors as contiguous float32 (what faiss needs)."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, dim); got shape {vectors.shape}.")
+    if vectors.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {vectors.shape}): there is nothing to index or search.")
+    if dim is not None and vectors.shape[1] != dim:
+        raise ValueError(f"{name} have {vectors.shape[1]} dims; the index holds {dim}-dim vectors.")
+    if not np.all(np.isfinite(vectors)):
+        bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise ValueError(f"{name} contains NaN or infinite values (first in row {bad}).")
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def check_item_vectors(item_vectors, n_items: int) -> np.ndarray:
+    """External item vectors as float32 (n_items, dim), one row per item column of ``user_items``."""
+    vectors = np.asarray(item_vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != n_items:
+        raise ValueError(f"item_vectors has shape {vectors.shape}; user_items has {n_items} item columns, "
+                         f"so it must be ({n_items}, dim).")
+    return vectors

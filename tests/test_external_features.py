@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_lab.external_features import (aggregation_features, dual_user_factors, history_profiles,
+from recsys_lab.features.external import (aggregation_features, dual_user_factors, history_profiles,
                                           recency_weights, unit_rows)
 from recsys_lab.models.content import ContentRecommender, DualEmbedding
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys_lab.feature_crosses import AGE_EDGES, Features, bucketize, cross, encode, encode_multi, movielens_features
+from recsys_lab.features.crosses import AGE_EDGES, Features, bucketize, cross, encode, encode_multi, movielens_features
 
 
 def test_encode_and_encode_multi_reserve_zero_for_missing():

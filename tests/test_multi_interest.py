@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from recsys_lab.data import Interactions, leave_last_out
 from recsys_lab.evaluation import evaluate
-from recsys_lab.multi_interest import MultiInterest, intra_list_diversity, user_interests
+from recsys_lab.analysis.multi_interest import MultiInterest, intra_list_diversity, user_interests
 
 # two tight groups of items: 0-4 around e0, 5-9 around e1, plus distractors 10-11
 ITEMS = np.vstack([np.eye(3)[0] + 0.05 * np.arange(5)[:, None] * np.eye(3)[2],
@@ -57,7 +57,7 @@ def test_scores_are_the_best_interest_similarity_and_plug_into_the_protocol():
 
 def test_retrieve_through_faiss_matches_recommend():
     pytest.importorskip("faiss")
-    from recsys_lab.retrieval import build_index
+    from recsys_lab.retrieval.index import build_index
 
     log = toy_log()
     model = MultiInterest(ITEMS, max_clusters=2, n_interests=2).fit(log)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys_lab.report import render_readme, results_markdown
-from recsys_lab.timings import parts_from_junit
+from recsys_lab.course.report import render_readme, results_markdown
+from recsys_lab.course.timings import parts_from_junit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"

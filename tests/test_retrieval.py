@@ -1,4 +1,4 @@
-"""Tests of recsys_lab.retrieval: exact search, the MIPS reduction, exclusion, save/load, errors."""
+"""Tests of recsys_lab.retrieval.index: exact search, the MIPS reduction, exclusion, save/load, errors."""
 
 import os
 
@@ -11,14 +11,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 faiss = pytest.importorskip("faiss")
 
 from recsys_lab.data import synthetic_factors  # noqa: E402
-from recsys_lab.retrieval import (  # noqa: E402
-    KINDS,
-    build_index,
-    load_index,
-    measure_search,
-    mips_to_l2,
-    recall_at_k,
-)
+from recsys_lab.retrieval.index import KINDS, build_index, load_index  # noqa: E402
+from recsys_lab.retrieval.measure import measure_search, recall_at_k  # noqa: E402
+from recsys_lab.retrieval.mips import mips_to_l2  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

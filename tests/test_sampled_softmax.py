@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys_lab.sampled_softmax import in_batch_softmax_loss, log_q
+from recsys_lab.models.sampled_softmax import in_batch_softmax_loss, log_q
 
 
 def test_log_q_is_the_log_share_of_positives():

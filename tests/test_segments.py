@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys_lab.segments import choose_k, describe_segments, lookalike_recovery, lookalikes, similar, unit_rows
+from recsys_lab.analysis.segments import choose_k, describe_segments, lookalike_recovery, lookalikes, similar, unit_rows
 
 
 def clustered(n_per=30, d=6, groups=3, seed=0):

@@ -12,8 +12,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 httpx = pytest.importorskip("httpx")
 
-from recsys_lab.serving import BackgroundServer, create_app, free_port, load_test  # noqa: E402
-from recsys_lab.store import EmbeddingStore  # noqa: E402
+from recsys_lab.serving.service import BackgroundServer, create_app, free_port, load_test  # noqa: E402
+from recsys_lab.serving.store import EmbeddingStore  # noqa: E402
 
 N_USERS, N_ITEMS, DIM = 20, 50, 8
 USER_IDS = np.arange(100, 100 + N_USERS)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from recsys_lab.similarity import cosine, dot, euclidean, normalize, similarity, top_k_similar
+from recsys_lab.analysis.similarity import cosine, dot, euclidean, normalize, similarity, top_k_similar
 
 QUERY = np.array([1.0, 1.0])
 CANDIDATES = np.array([[4.0, 1.0], [1.2, 1.0], [0.3, 0.3]])  # long off-angle, near, short aligned

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import recsys_lab.store as store_module
-from recsys_lab.store import ChecksumError, EmbeddingStore
+import recsys_lab.serving.store as store_module
+from recsys_lab.serving.store import ChecksumError, EmbeddingStore
 
 
 def vectors(fill, n_users=50, n_items=40, dim=8):
@@ -160,7 +160,7 @@ def test_concurrent_readers_never_see_a_partial_version(tmp_path):
 
 def test_store_with_faiss_index(tmp_path):
     pytest.importorskip("faiss")
-    pytest.importorskip("recsys_lab.retrieval")
+    pytest.importorskip("recsys_lab.retrieval.index")
     rng = np.random.default_rng(0)
     users, items = rng.normal(size=(6, 4)), rng.normal(size=(30, 4))
     store = EmbeddingStore(tmp_path)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.text import TextEncoder, item_texts, packaged_model_path
+from recsys_lab.features.text import TextEncoder, item_texts, packaged_model_path
 
 TEXTS = ["Toy Story (1995). Genres: Animation, Children's, Comedy.",
          "Heat (1995). Genres: Action, Crime, Thriller.",

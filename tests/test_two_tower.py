@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys_lab.data import Interactions, leave_last_out
-from recsys_lab.feature_crosses import Features, encode
+from recsys_lab.features.crosses import Features, encode
 from recsys_lab.models.two_tower import TwoTower, TwoTowerConfig
 
 # these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys_lab.feature_crosses import Features, encode, encode_multi
+from recsys_lab.features.crosses import Features, encode, encode_multi
 from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig, sample_negatives
 
 # these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)

@@ -143,7 +143,9 @@ class Recommender:
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        def show(value):   # an array parameter (external item vectors) by its shape, not its values
+            return f"<array {value.shape}>" if isinstance(value, np.ndarray) else repr(value)
+        params = ", ".join(f"{k}={show(v)}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
 

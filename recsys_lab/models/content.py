@@ -9,7 +9,7 @@ where collaborative models are blind.
   history: to the (optionally decayed) mean profile, or the maximum over the
   history items (an item-kNN in the embedding space).
 * :class:`DualEmbedding` solves each user's vector with one implicit-ALS user
-  step against the fixed vectors (``recsys_lab.external_features``).
+  step against the fixed vectors (``recsys_lab.features.external``).
 
 Only numpy and scipy are imported here.
 """
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys_lab.external_features import dual_user_factors, history_profiles, unit_rows
+from recsys_lab.features.external import dual_user_factors, history_profiles, unit_rows
 from recsys_lab.models.base import FactorRecommender, History, Recommender
-from recsys_lab.validation import check_nonnegative_float, check_user_items
+from recsys_lab.validation import check_item_vectors, check_nonnegative_float, check_user_items
 
-__all__ = ["ContentRecommender", "DualEmbedding", "profile_scores"]
+__all__ = ["ContentRecommender", "DualEmbedding", "profile_scores", "check_pooling"]
 
 POOLINGS = ("mean", "max")
 
@@ -33,7 +33,7 @@ def profile_scores(history: History, unit_vectors: np.ndarray, *, pooling: str =
 
     ``unit_vectors`` (n_items, dim) must have unit (or zero) rows. With
     ``pooling="mean"`` the score is the cosine to the history profile
-    (:func:`~recsys_lab.external_features.history_profiles`; decayed when
+    (:func:`~recsys_lab.features.external.history_profiles`; decayed when
     ``half_life`` is set, which needs the time order); with ``"max"`` it is
     the highest cosine to any single history item.
     """
@@ -52,29 +52,14 @@ def profile_scores(history: History, unit_vectors: np.ndarray, *, pooling: str =
     return scores
 
 
-def _check_pooling(pooling, half_life):
+def check_pooling(pooling, half_life) -> None:
+    """Raise a ``ValueError`` unless ``pooling`` and ``half_life`` form a valid history profile."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r} must be one of {POOLINGS}.")
     if half_life is not None:
         check_nonnegative_float(half_life, "half_life", strictly_positive=True)
         if pooling == "max":
             raise ValueError(f"half_life={half_life} applies to pooling='mean' only; use half_life=None with 'max'.")
-
-
-def _short_repr(model) -> str:
-    """``repr`` that shows an array parameter by its shape, not its values."""
-    def show(value):
-        return f"<array {value.shape}>" if isinstance(value, np.ndarray) else repr(value)
-    params = ", ".join(f"{k}={show(v)}" for k, v in model.get_params().items())
-    return f"{type(model).__name__}({params})"
-
-
-def _check_vectors(item_vectors, n_items: int) -> np.ndarray:
-    vectors = np.asarray(item_vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != n_items:
-        raise ValueError(f"item_vectors has shape {vectors.shape}; user_items has {n_items} item columns, "
-                         f"so it must be ({n_items}, dim).")
-    return vectors
 
 
 class ContentRecommender(Recommender):
@@ -118,8 +103,8 @@ class ContentRecommender(Recommender):
 
     def fit(self, user_items, *, show_progress: bool = True) -> "ContentRecommender":
         user_items = check_user_items(user_items)
-        _check_pooling(self.pooling, self.half_life)
-        self.item_factors = unit_rows(_check_vectors(self.item_vectors, user_items.shape[1]))
+        check_pooling(self.pooling, self.half_life)
+        self.item_factors = unit_rows(check_item_vectors(self.item_vectors, user_items.shape[1]))
         self.n_users, self.n_items = user_items.shape
         return self
 
@@ -128,8 +113,6 @@ class ContentRecommender(Recommender):
                               model_name=type(self).__name__)
 
     similar_items = FactorRecommender.similar_items
-    __repr__ = _short_repr
-
 
 class DualEmbedding(Recommender):
     """One implicit-ALS user step against fixed item vectors ("dual embeddings").
@@ -167,7 +150,7 @@ class DualEmbedding(Recommender):
         user_items = check_user_items(user_items)
         check_nonnegative_float(self.regularization, "regularization", strictly_positive=True)
         check_nonnegative_float(self.alpha, "alpha")
-        self.item_factors = unit_rows(_check_vectors(self.item_vectors, user_items.shape[1]))
+        self.item_factors = unit_rows(check_item_vectors(self.item_vectors, user_items.shape[1]))
         self.n_users, self.n_items = user_items.shape
         return self
 
@@ -182,4 +165,3 @@ class DualEmbedding(Recommender):
         return self.user_vectors(history.user_items) @ self.item_factors.T
 
     similar_items = FactorRecommender.similar_items
-    __repr__ = _short_repr

@@ -14,7 +14,7 @@ softmax over the catalogue, scoring candidate ``j`` as :math:`u^\\top e_j`
 (the same item representations on both sides, as in weight tying, so an item
 with an external vector but few interactions still gets a sensible score).
 
-It can learn the aggregations of :mod:`recsys_lab.external_features` (a
+It can learn the aggregations of :mod:`recsys_lab.features.external` (a
 mean, a recency decay) and more, at the price of training.
 
 This module imports torch; ``import recsys_lab`` does not.
@@ -30,9 +30,8 @@ from torch import nn
 
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.models.base import Recommender
-from recsys_lab.models.content import _check_vectors, _short_repr
-from recsys_lab.training import pick_device, torch_generator, train
-from recsys_lab.validation import check_nonnegative_float, check_positive_int, check_user_items
+from recsys_lab.models.training import pick_device, torch_generator, train
+from recsys_lab.validation import check_item_vectors, check_nonnegative_float, check_positive_int, check_user_items
 
 __all__ = ["HistoryNetConfig", "HistoryNet"]
 
@@ -175,7 +174,7 @@ class HistoryNet(Recommender):
         self.n_users, self.n_items = user_items.shape
         external = None
         if self.item_vectors is not None:
-            external = torch.as_tensor(_check_vectors(self.item_vectors, self.n_items))
+            external = torch.as_tensor(check_item_vectors(self.item_vectors, self.n_items))
             if not torch.isfinite(external).all():
                 raise ValueError("item_vectors contain NaN or infinite values.")
         histories, targets = self._training_pairs(user_items.sequences(), config.max_history)
@@ -215,4 +214,3 @@ class HistoryNet(Recommender):
         with torch.no_grad():
             return self.module(torch.as_tensor(recent, device=device)).cpu().numpy()        # (n, n_items)
 
-    __repr__ = _short_repr

@@ -25,8 +25,8 @@ from gensim.models import Word2Vec
 
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.models.base import FactorRecommender, Recommender
-from recsys_lab.models.content import _check_pooling, profile_scores
-from recsys_lab.external_features import unit_rows
+from recsys_lab.models.content import check_pooling, profile_scores
+from recsys_lab.features.external import unit_rows
 from recsys_lab.validation import (check_factors_finite, check_nonnegative_float, check_positive_int,
                                    check_random_state, check_user_items, seed_from)
 
@@ -134,7 +134,7 @@ class Item2Vec(Recommender):
         learning_rate = check_nonnegative_float(self.learning_rate, "learning_rate", strictly_positive=True)
         if not np.isfinite(self.ns_exponent) or abs(self.ns_exponent) > 5:
             raise ValueError(f"ns_exponent={self.ns_exponent} must be a finite number in [-5, 5] (0.75 for text).")
-        _check_pooling(self.pooling, self.half_life)
+        check_pooling(self.pooling, self.half_life)
         rng = check_random_state(self.random_state)
 
         if isinstance(user_items, Interactions):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recsys_lab.models.base import Recommender
-from recsys_lab.training import TrainingHistory, pick_device, torch_generator, train
+from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_factors_finite, check_nonnegative_float, check_positive_int, check_user_items
 
 __all__ = ["MultVAEConfig", "MultVAE", "MultVAEModule"]

@@ -28,7 +28,7 @@ from torch import nn
 
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.models.base import Recommender
-from recsys_lab.training import TrainingHistory, pick_device, torch_generator, train
+from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_factors_finite, check_nonnegative_float, check_positive_int
 
 __all__ = ["SASRecConfig", "SASRec", "SASRecModule", "pad_histories"]

@@ -11,7 +11,7 @@ Training predicts each training event from the events before it (the next
 item, not a held-out random one: Covington et al. found that predicting the
 future works better than predicting a random hold-out) with an in-batch
 sampled softmax and the log-Q correction
-(:mod:`recsys_lab.sampled_softmax`).
+(:mod:`recsys_lab.models.sampled_softmax`).
 
 This module imports torch; ``import recsys_lab`` does not.
 """
@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from recsys_lab.data.interactions import Interactions
-from recsys_lab.feature_crosses import Features
+from recsys_lab.features.crosses import Features
 from recsys_lab.models.base import Recommender
 from recsys_lab.models.sasrec import pad_histories
-from recsys_lab.sampled_softmax import in_batch_softmax_loss, log_q
-from recsys_lab.training import TrainingHistory, pick_device, torch_generator, train
+from recsys_lab.models.sampled_softmax import in_batch_softmax_loss, log_q
+from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_factors_finite, check_nonnegative_float, check_positive_int
 
 __all__ = ["TwoTowerConfig", "TwoTower", "TwoTowerModule"]

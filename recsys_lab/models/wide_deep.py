@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys_lab.feature_crosses import Features, cross
+from recsys_lab.features.crosses import Features, cross
 from recsys_lab.models.base import Recommender
-from recsys_lab.training import TrainingHistory, pick_device, torch_generator, train
+from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_nonnegative_float, check_positive_int, check_user_items
 
 __all__ = ["WideDeepConfig", "WideDeep", "WideDeepModule", "sample_negatives"]

@@ -22,7 +22,7 @@ Layout::
         metadata.json         # model, version, created_at, dimension, sha256 per file, params
         user_factors.npy  item_factors.npy  user_ids.npy  item_ids.npy
         seen.npz              # optional: each user's history, to filter recommendations
-        items_ip.index  items_cosine.index   # optional faiss indexes (recsys_lab.retrieval)
+        items_ip.index  items_cosine.index   # optional faiss indexes (recsys_lab.retrieval.index)
       .staging-<random>/      # work in progress; never listed, safe to delete
 
 This module imports numpy and scipy only; faiss is imported when an index is
@@ -100,7 +100,7 @@ class EmbeddingVersion:
             name = _INDEX_FILES[metric]
             if name not in self.metadata["files"]:
                 raise KeyError(f"version {self.version} was published without an index (index_kind=None).")
-            from recsys_lab.retrieval import load_index
+            from recsys_lab.retrieval.index import load_index
 
             _read_verified(self.path, name, self.metadata["files"][name])
             self._indexes[metric] = load_index(self.path / name)
@@ -199,7 +199,7 @@ class EmbeddingStore:
         params : dict, optional
             JSON-serialisable extras (hyperparameters, offline metrics...).
         index_kind : str or None
-            ``kind`` passed to ``recsys_lab.retrieval.build_index`` for the
+            ``kind`` passed to ``recsys_lab.retrieval.index.build_index`` for the
             two stored item indexes (inner product and cosine); None skips them.
         promote : bool
             Point ``CURRENT`` at the new version once it is in place.
@@ -234,7 +234,7 @@ class EmbeddingStore:
             if seen is not None:
                 sp.save_npz(staging / "seen.npz", seen)
             if index_kind is not None:
-                from recsys_lab.retrieval import build_index
+                from recsys_lab.retrieval.index import build_index
 
                 for metric, name in _INDEX_FILES.items():
                     build_index(items, kind=index_kind, metric=metric).save(staging / name)

@@ -1,4 +1,4 @@
-"""Serve an :class:`~recsys_lab.store.EmbeddingStore` over HTTP with FastAPI.
+"""Serve an :class:`~recsys_lab.serving.store.EmbeddingStore` over HTTP with FastAPI.
 
 Endpoints (ids are the raw ids stored with the version, as strings in the URL):
 
@@ -34,7 +34,7 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI, HTTPException, Query
 
-from recsys_lab.store import EmbeddingStore, EmbeddingVersion
+from recsys_lab.serving.store import EmbeddingStore, EmbeddingVersion
 
 __all__ = ["create_app", "BackgroundServer", "free_port", "load_test"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 __all__ = ["parts_from_junit", "time_test_suite"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parts_from_junit(report: Path) -> pd.DataFrame:

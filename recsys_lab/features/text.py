@@ -156,7 +156,7 @@ class TextEncoder:
         if self._loaded is None:
             from transformers import AutoModel, AutoTokenizer
 
-            from recsys_lab.training import pick_device
+            from recsys_lab.models.training import pick_device
 
             device = pick_device(self.device)
             tokenizer = AutoTokenizer.from_pretrained(self.model)

@@ -175,7 +175,7 @@ class MultiInterest(Recommender):
         Parameters
         ----------
         index : VectorIndex
-            ``recsys_lab.retrieval.build_index(item_vectors, metric="cosine")``.
+            ``recsys_lab.retrieval.index.build_index(item_vectors, metric="cosine")``.
         sequences : list of int arrays
             Time-ordered histories, one per user.
         exclude : csr_matrix of shape (len(sequences), n_items), optional

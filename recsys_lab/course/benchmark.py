@@ -25,7 +25,7 @@ __all__ = ["BenchmarkEntry", "ENTRIES", "run_benchmark", "RESULTS_DIR"]
 
 logger = logging.getLogger("recsys_lab")
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,13 @@ ITEM2VEC = dict(window=30, ns_exponent=-0.5, sample=1e-4, min_count=20, epochs=2
 
 def _text_vectors(ml):
     """MiniLM vectors of each film's title, year and genres (chapter 05), cached on disk."""
-    from recsys_lab.text import TextEncoder, item_texts
+    from recsys_lab.features.text import TextEncoder, item_texts
 
     return TextEncoder().encode(item_texts(ml.items), show_progress=False)
 
 
 def _movielens_features(ml) -> dict:
-    from recsys_lab.feature_crosses import movielens_features
+    from recsys_lab.features.crosses import movielens_features
 
     users, items = movielens_features(ml)
     return {"user_features": users, "item_features": items}

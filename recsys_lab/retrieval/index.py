@@ -45,9 +45,10 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_lab.validation import check_positive_int, check_random_state
+from recsys_lab.retrieval.mips import augment_items, augment_queries
+from recsys_lab.validation import check_positive_int, check_random_state, check_vectors
 
-__all__ = ["VectorIndex", "build_index", "load_index", "mips_to_l2", "recall_at_k", "measure_search", "KINDS", "METRICS"]
+__all__ = ["VectorIndex", "build_index", "load_index", "KINDS", "METRICS"]
 
 KINDS = ("flat", "ivf", "pq", "ivfpq", "hnsw", "lsh")
 METRICS = ("ip", "cosine", "l2")
@@ -62,62 +63,6 @@ _PARAMS = {
 }
 _COMMON = {"reduce_mips", "train_size", "random_state"}
 _SEARCH_PARAMS = {"nprobe": "nprobe", "ef_search": "efSearch", "refine": None}
-
-
-def _check_vectors(vectors, name: str, dim: int | None = None) -> np.ndarray:
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, dim); got shape {vectors.shape}.")
-    if vectors.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {vectors.shape}): there is nothing to index or search.")
-    if dim is not None and vectors.shape[1] != dim:
-        raise ValueError(f"{name} have {vectors.shape[1]} dims; the index holds {dim}-dim vectors.")
-    if not np.all(np.isfinite(vectors)):
-        bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
-        raise ValueError(f"{name} contains NaN or infinite values (first in row {bad}).")
-    return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def _augment_items(items: np.ndarray, max_norm: float) -> np.ndarray:
-    sq = np.einsum("ij,ij->i", items, items, dtype=np.float64)
-    extra = np.sqrt(np.maximum(max_norm**2 - sq, 0.0)).astype(np.float32)
-    return np.hstack([items, extra[:, None]])
-
-
-def _augment_queries(queries: np.ndarray) -> np.ndarray:
-    return np.hstack([queries, np.zeros((len(queries), 1), np.float32)])
-
-
-def mips_to_l2(items, queries=None):
-    """Reduce maximum inner product search to L2 nearest-neighbour search.
-
-    Each item gets the extra coordinate :math:`\\sqrt{M^2 - \\|x\\|^2}` with
-    :math:`M = \\max_j \\|x_j\\|`, each query a zero, so every item has norm
-    :math:`M` and :math:`\\|q - \\tilde x\\|^2 = \\|q\\|^2 + M^2 - 2\\,q^\\top x`:
-    the nearest item is the one with the largest inner product
-    (Bachrach et al., RecSys 2014).
-
-    Parameters
-    ----------
-    items : ndarray of shape (n_items, dim)
-    queries : ndarray of shape (n_queries, dim), optional
-
-    Returns
-    -------
-    items_l2 : ndarray of shape (n_items, dim + 1), float32
-    queries_l2 : ndarray of shape (n_queries, dim + 1), float32, or None
-
-    Examples
-    --------
-    >>> items_l2, queries_l2 = mips_to_l2(item_factors, user_factors)
-    >>> index = build_index(items_l2, "hnsw", metric="l2")
-    """
-    items = _check_vectors(items, "items")
-    max_norm = float(np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float64).max()))
-    if queries is None:
-        return _augment_items(items, max_norm), None
-    queries = _check_vectors(queries, "queries", items.shape[1])
-    return _augment_items(items, max_norm), _augment_queries(queries)
 
 
 class VectorIndex:
@@ -209,7 +154,7 @@ class VectorIndex:
             Similarities (``ip``, ``cosine``) or squared distances (``l2``);
             -inf / +inf beside an id of -1.
         """
-        queries = _check_vectors(queries, "queries", self.dim)
+        queries = check_vectors(queries, "queries", self.dim)
         k = check_positive_int(k, "k")
         if k > self.n_items:
             raise ValueError(f"k={k} is larger than the {self.n_items} indexed items.")
@@ -243,7 +188,7 @@ class VectorIndex:
         if self.metric == "cosine":
             return _unit(queries)
         if self.max_norm is not None:
-            return _augment_queries(queries)
+            return augment_queries(queries)
         return queries
 
     def _to_caller_scores(self, raw, queries):
@@ -341,7 +286,7 @@ def build_index(vectors, kind: str = "flat", *, metric: str = "ip", **params) ->
     >>> index = build_index(item_factors, "ivf", metric="ip", nlist=1024, nprobe=16)
     >>> ids, scores = index.search(user_factors, 10)
     """
-    vectors = _check_vectors(vectors, "vectors")
+    vectors = check_vectors(vectors, "vectors")
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} is not one of {METRICS}.")
     short = kind in KINDS
@@ -368,7 +313,7 @@ def build_index(vectors, kind: str = "flat", *, metric: str = "ip", **params) ->
         data = _unit(vectors)
     elif reduce_mips:
         max_norm = float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64).max()))
-        data = _augment_items(vectors, max_norm)
+        data = augment_items(vectors, max_norm)
     faiss_metric = faiss.METRIC_L2 if metric == "l2" or reduce_mips else faiss.METRIC_INNER_PRODUCT
     d = data.shape[1]
     index, search = _make(kind, d, n, faiss_metric, params)
@@ -435,82 +380,3 @@ def load_index(path) -> VectorIndex:
         index = faiss.deserialize_index(archive["index"])
     return VectorIndex(index, kind=meta["kind"], metric=meta["metric"], dim=meta["dim"], params=meta["params"],
                        max_norm=meta["max_norm"], build_seconds=meta["build_seconds"])
-
-
-def recall_at_k(index: VectorIndex, exact, queries, k: int = 10, *, exclude=None, found=None) -> float:
-    """Mean share of the exact top ``k`` that ``index`` also returns in its top ``k``.
-
-    Parameters
-    ----------
-    index : VectorIndex
-        The approximate index under test.
-    exact : VectorIndex or ndarray of shape (n_queries, >= k)
-        An exact (flat) index over the same items, or its result ids.
-    queries : ndarray of shape (n_queries, dim)
-    k : int
-    exclude : csr_matrix of shape (n_queries, n_items), optional
-        Items skipped by both searches (users' histories).
-    found : ndarray of shape (n_queries, k), optional
-        ``index``'s answer if already computed (it is then not searched again).
-
-    Returns
-    -------
-    float in [0, 1]
-
-    Examples
-    --------
-    >>> truth, _ = build_index(items, "flat").search(users, 10)
-    >>> recall_at_k(build_index(items, "hnsw"), truth, users, 10)
-    """
-    k = check_positive_int(k, "k")
-    if isinstance(exact, VectorIndex):
-        exact, _ = exact.search(queries, k, exclude=exclude)
-    exact = np.asarray(exact)
-    if exact.ndim != 2 or exact.shape[1] < k or exact.shape[0] != len(queries):
-        raise ValueError(f"exact ids must have shape ({len(queries)}, >= {k}); got {exact.shape}.")
-    if found is None:
-        found, _ = index.search(queries, k, exclude=exclude)
-    truth = exact[:, :k]
-    hits = sum(np.isin(found[i], truth[i][truth[i] >= 0]).sum() for i in range(len(truth)))
-    return float(hits / max(1, (truth >= 0).sum()))
-
-
-def measure_search(index: VectorIndex, queries, k: int = 10, *, exact_ids=None, repeat: int = 1) -> dict:
-    """Time one batch search: queries per second (best of ``repeat``), and recall@k against ``exact_ids``.
-
-    The batch goes to faiss in one call, so it runs on ``faiss.omp_get_max_threads()``
-    threads; time exact and approximate search in the same run, with the same
-    threads, and compare ratios.
-
-    Parameters
-    ----------
-    index : VectorIndex
-    queries : ndarray of shape (n_queries, dim)
-    k : int
-    exact_ids : ndarray of shape (n_queries, >= k), optional
-        The exact top-k ids (from a flat index); without it ``recall`` is NaN.
-    repeat : int
-        Number of timed runs; the fastest counts.
-
-    Returns
-    -------
-    dict
-        ``qps``, ``ms_per_query``, ``recall``, ``bytes_per_vector``, ``build_s``, and
-        ``ids`` (n_queries, k), the result of the search (the truth, when ``index`` is exact).
-
-    Examples
-    --------
-    >>> exact = measure_search(build_index(items, "flat"), users)
-    >>> measure_search(build_index(items, "hnsw"), users, exact_ids=exact["ids"])["recall"]
-    """
-    queries = _check_vectors(queries, "queries", index.dim)
-    best, ids = math.inf, None
-    for _ in range(check_positive_int(repeat, "repeat")):
-        start = time.perf_counter()
-        ids, _ = index.search(queries, k)
-        best = min(best, time.perf_counter() - start)
-    recall = math.nan
-    if exact_ids is not None:
-        recall = recall_at_k(index, exact_ids, queries, k, found=ids)
-    return {"qps": len(queries) / best, "ms_per_query": 1000 * best / len(queries), "recall": recall,
-            "bytes_per_vector": index.bytes_per_vector, "build_s": index.build_seconds, "ids": ids}
