@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser) \
              $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test test-unit test-chapters data benchmark timings clean
+.PHONY: setup lab test test-unit test-chapters test-portable data benchmark timings clean
 
 setup: $(STAMP) $(DATA)
 
@@ -40,6 +40,20 @@ test-unit: setup
 
 test-chapters: setup
 	$(BIN)/python -m pytest chapters
+
+# The chapters again under floating-point code paths other than this CPU's defaults, to catch a check
+# that holds only on one machine (CONTRIBUTING.md, "Checks that hold on any CPU"). Each setting is a list
+# of environment variables: numpy without its AVX2 kernels, OpenBLAS forced to older kernels, faiss
+# without SIMD, torch on its baseline kernels; then OpenBLAS single-threaded on AVX kernels.
+# Slower than `make test` (one full chapter run per setting) and not part of CI.
+PORTABLE_SETTINGS ?= "NPY_DISABLE_CPU_FEATURES=X86_V3 OPENBLAS_CORETYPE=Prescott FAISS_SIMD_LEVEL=NONE ATEN_CPU_CAPABILITY=default" \
+                     "OPENBLAS_CORETYPE=Sandybridge OPENBLAS_NUM_THREADS=1"
+
+test-portable: setup
+	@for setting in $(PORTABLE_SETTINGS); do \
+	    echo "== chapters with $$setting"; \
+	    env $$setting $(BIN)/python -m pytest chapters -q || exit 1; \
+	done
 
 # the README's results table and figure (about 10 minutes on 2 cores)
 benchmark: setup

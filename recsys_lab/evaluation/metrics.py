@@ -22,6 +22,7 @@ __all__ = [
     "reciprocal_rank",
     "recall_at_k",
     "top_k",
+    "top_k_overlap",
     "rmse",
     "mae",
 ]
@@ -120,6 +121,36 @@ def recall_at_k(scores: np.ndarray, relevant: sp.csr_matrix, k: int = 10, exclud
     n_relevant = np.diff(relevant.indptr)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n_relevant > 0, hits / np.minimum(n_relevant, k), np.nan)
+
+
+def top_k_overlap(ids_a, ids_b) -> float:
+    """Mean share of each top-k list in ``ids_a`` that the same row of ``ids_b`` also holds.
+
+    The way to say "these two searches agree": two computations of the same
+    ranking (a batch and a single query, faiss and numpy, two CPUs) can swap
+    items whose scores tie to the last digits, so compare the lists as sets
+    and ask for agreement above a threshold rather than exact equality.
+    Padding ids (-1) are ignored.
+
+    Parameters
+    ----------
+    ids_a, ids_b : array-like of shape (k,) or (n_rows, k)
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> top_k_overlap([[1, 2, 3], [4, 5, 6]], [[3, 2, 1], [4, 5, 7]])
+    0.8333333333333333
+    """
+    a, b = np.atleast_2d(np.asarray(ids_a)), np.atleast_2d(np.asarray(ids_b))
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"ids_a has {a.shape[0]} rows and ids_b {b.shape[0]}; compare the same queries.")
+    shares = [np.isin(row_a[row_a >= 0], row_b[row_b >= 0]).mean() if (row_a >= 0).any() else 1.0
+              for row_a, row_b in zip(a, b)]
+    return float(np.mean(shares))
 
 
 def rmse(y_true, y_pred) -> float:
