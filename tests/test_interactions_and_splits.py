@@ -9,8 +9,11 @@ def test_interactions_maps_raw_ids_and_orders_events(small_log):
     assert small_log.shape == (4, 6)
     assert small_log.user_index("c") == 2 and small_log.item_index(15) == 5
     user_a = small_log.sequences()[0]
-    # same-second events (items 12 and 13 at t=3) are ordered by item id
-    np.testing.assert_array_equal(small_log.item_ids[user_a], [10, 11, 12, 13])
+    # items 12 and 13 share t=3: their order is the fixed pseudo-random one, never a guess from the ids
+    np.testing.assert_array_equal(small_log.item_ids[user_a[:2]], [10, 11])
+    assert set(small_log.item_ids[user_a[2:]]) == {12, 13}
+    by_id = small_log.with_tie_break("item").sequences()[0]
+    np.testing.assert_array_equal(small_log.item_ids[by_id], [10, 11, 12, 13])
     assert small_log.user_items.nnz == 12 and small_log.user_items.max() == 1
     assert small_log.to_csr("rating")[0, 0] == 5
 
@@ -32,8 +35,9 @@ def test_unknown_ids_and_bad_frames_raise(small_log):
 def test_leave_last_out_holds_out_the_last_two_events(small_log):
     split = leave_last_out(small_log)
     items = small_log.item_ids
-    # user a: 10, 11, 12, 13 (12 and 13 tie at t=3 -> item order): valid 12, test 13
-    assert items[split.valid_items[0]] == 12 and items[split.test_items[0]] == 13
+    # user a: 10, 11, then 12 and 13 in the same second: the tie-break order decides which is the test target
+    last_two = small_log.item_ids[small_log.sequences()[0][2:]]
+    assert items[split.valid_items[0]] == last_two[0] and items[split.test_items[0]] == last_two[1]
     # user d has one event: not evaluated, stays in train
     assert split.test_items[3] == -1 and split.valid_items[3] == -1
     assert split.train.user_items[3].nnz == 1
@@ -43,6 +47,58 @@ def test_leave_last_out_holds_out_the_last_two_events(small_log):
     assert split.train.user_items[0, split.valid_items[0]] == 0
     with pytest.raises(ValueError, match="on='train'"):
         split.history("train")
+
+
+def test_same_second_order_is_random_but_fixed_and_survives_subsets(movielens):
+    log = movielens.interactions
+    again = Interactions(log.events.sample(frac=1.0, random_state=1), log.user_ids, log.item_ids)
+    pd.testing.assert_frame_equal(again.events, log.events)              # the order does not depend on input order
+    subset = log.subset(log.events["item"].to_numpy() % 2 == 0)
+    kept = log.events[log.events["item"] % 2 == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(subset.events, kept)                   # a subset keeps it
+    same_second = log.events.duplicated(["user", "timestamp"], keep=False)
+    tied = log.events[same_second]
+    ascending = (tied.groupby(["user", "timestamp"])["item"].diff().dropna() > 0).mean()
+    assert 0.4 < ascending < 0.6                                         # not item order: about half ascend
+
+
+def test_the_next_id_rule_scores_below_popularity_under_the_random_order(movielens):
+    from recsys_lab.evaluation import evaluate, hit_rate, rank_targets, refit
+    from recsys_lab.models import Popularity
+    from recsys_lab.models.base import Recommender
+
+    class NextId(Recommender):
+        """Scores the items whose ids follow the user's last training item highest: learns nothing."""
+
+        def fit(self, user_items, *, show_progress=True):
+            self.n_users, self.n_items = user_items.shape
+            return self
+
+        def _score(self, userids, history):
+            last = np.array([seq[-1] for seq in history.require_sequences("NextId")])
+            gap = np.arange(self.n_items)[None, :] - last[:, None]          # (n_users, n_items)
+            return np.where(gap > 0, -gap, -10 * self.n_items).astype(float)
+
+    hr = {}
+    for tie_break in ("item", "random"):
+        split = leave_last_out(movielens.interactions.with_tie_break(tie_break))
+        ranks = rank_targets(NextId().fit(split.history("test").user_items), split, "test")["rank"]
+        hr[tie_break] = hit_rate(ranks, 10).mean()
+        popularity = evaluate(refit(Popularity().fit(split.train.user_items), split), split, "test")["HR@10"].item()
+    assert hr["item"] > 0.07 and hr["random"] < popularity, (hr, popularity)
+
+
+def test_hide_target_second_leaves_the_batch_out_of_the_history(movielens):
+    split = leave_last_out(movielens.interactions, hide_target_second=True)
+    events = split.history("test").events.set_index("user")
+    test_t = split.test_events.events.set_index("user")["timestamp"]
+    assert not (events["timestamp"].to_numpy() == test_t.reindex(events.index).to_numpy()).any()
+    valid_t = split.valid_events.events.set_index("user")["timestamp"]
+    train = split.train.events.set_index("user")
+    assert not (train["timestamp"].to_numpy() == valid_t.reindex(train.index).to_numpy()).any()
+    plain = leave_last_out(movielens.interactions)
+    np.testing.assert_array_equal(split.test_items, plain.test_items)   # the same targets
+    assert len(split.history("test")) < len(plain.history("test"))
 
 
 def test_leave_last_out_on_movielens_is_fixed(ml_split):

@@ -11,9 +11,9 @@ from recsys_lab.evaluation import (
 
 
 def brute_force_rank(scores, target, excluded):
-    """Sort the competing items by (-score, index) and find the target."""
+    """Sort the competing items by score, the target after every item it ties with, and find it."""
     competing = [i for i in range(len(scores)) if i == target or i not in excluded]
-    order = sorted(competing, key=lambda i: (-scores[i], i))
+    order = sorted(competing, key=lambda i: (-scores[i], i == target))
     return order.index(target) + 1
 
 
@@ -78,3 +78,12 @@ def test_bootstrap_interval_contains_the_mean_and_repeats():
         bootstrap_ci(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="confidence=1.5"):
         bootstrap_ci(values, confidence=1.5)
+
+
+def test_a_tie_counts_against_the_target():
+    scores = np.array([[0.2, 0.8, 0.8, 0.1], [0.5, 0.5, 0.5, 0.5]])
+    np.testing.assert_array_equal(target_ranks(scores, np.array([1, 0])), [2, 4])   # last among its ties
+    np.testing.assert_array_equal(target_ranks(scores, np.array([2, 3])), [2, 4])   # whatever its index
+    with pytest.raises(ValueError, match="NaN"):
+        target_ranks(np.array([[0.1, np.nan]]), np.array([0]))
+

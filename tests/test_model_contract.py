@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recsys_lab.data import leave_last_out
 from recsys_lab.data.interactions import Interactions
-from recsys_lab.evaluation import evaluate, top_k_overlap
+from recsys_lab.evaluation import evaluate, refit, top_k_overlap
 
 ITEM_VECTORS = "item vectors"  # stands for fixed external vectors, one 8-d row per item of the split
 
@@ -150,6 +150,15 @@ def test_evaluate_gives_one_row_with_intervals(fitted, tiny_split):
     for metric in ("HR@10", "NDCG@10", "MRR"):
         value = row[metric].item()
         assert row[f"{metric} low"].item() <= value <= row[f"{metric} high"].item()
+
+
+def test_test_targets_need_a_model_refit_on_the_test_history(fitted, tiny_split):
+    entry, model = fitted                                  # fitted on tiny_split.train
+    with pytest.raises(ValueError, match="refit it on split.history"):
+        evaluate(model, tiny_split, "test")
+    refitted = refit(model, tiny_split, "test")
+    assert type(refitted) is type(model) and refitted.fitted_on_ != model.fitted_on_
+    assert len(evaluate(refitted, tiny_split, "test")) == 1
 
 
 def test_factor_models_expose_factors(fitted, tiny_split):

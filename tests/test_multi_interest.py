@@ -49,7 +49,7 @@ def test_scores_are_the_best_interest_similarity_and_plug_into_the_protocol():
     expected = (model.interests(log.sequences()[0]).vectors @ unit.T).max(axis=0)
     np.testing.assert_allclose(scores, expected)
     split = leave_last_out(log)
-    row = evaluate(MultiInterest(ITEMS).fit(split.train), split)
+    row = evaluate(MultiInterest(ITEMS).fit(split.history("test")), split)
     assert row["users"].iloc[0] == 3
     with pytest.raises(TypeError, match="Interactions"):
         model.score_items(0, log.user_items[[0]])

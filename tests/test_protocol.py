@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recsys_lab.evaluation import evaluate, rank_targets
+from recsys_lab.evaluation import evaluate, rank_targets, refit
 from recsys_lab.models import Popularity
 from recsys_lab.models.base import Recommender
 
@@ -22,12 +22,47 @@ class Oracle(Recommender):
         return scores
 
 
+class Constant(Recommender):
+    """Scores every item alike: every target ties with everything, so it must earn nothing."""
+
+    def fit(self, user_items, *, show_progress=True):
+        self.n_users, self.n_items = user_items.shape
+        return self
+
+    def _score(self, userids, history):
+        return np.zeros((len(userids), self.n_items))
+
+
 def test_oracle_scores_perfectly_and_popularity_does_not(ml_split):
-    oracle = Oracle(ml_split.test_items).fit(ml_split.train.user_items)
+    oracle = Oracle(ml_split.test_items).fit(ml_split.history("test").user_items)
     row = evaluate(oracle, ml_split, "test")
     assert row["HR@10"].item() == row["NDCG@10"].item() == row["MRR"].item() == 1.0
-    popularity = evaluate(Popularity().fit(ml_split.train.user_items), ml_split, "test")
+    popularity = evaluate(refit(Popularity(), ml_split), ml_split, "test")
     assert 0.0 < popularity["NDCG@10"].item() < 0.2
+
+
+def test_a_constant_scorer_earns_nothing(ml_split):
+    row = evaluate(Constant().fit(ml_split.train.user_items), ml_split, "valid")
+    assert row["HR@10"].item() == 0.0 and row["NDCG@10"].item() == 0.0
+    assert row["MRR"].item() < 2 / 1500                     # every target ranks last among ~1,600 unseen items
+
+
+def test_a_model_must_be_refit_on_the_test_history(ml_split):
+    trained_on_train = Popularity().fit(ml_split.train.user_items)
+    with pytest.raises(ValueError, match="refit it on split.history"):
+        evaluate(trained_on_train, ml_split, "test")
+    refitted = refit(trained_on_train, ml_split)
+    assert refitted is not trained_on_train and refitted.get_params() == trained_on_train.get_params()
+    evaluate(refitted, ml_split, "test")
+    with pytest.raises(ValueError, match="fit it on split.train"):
+        evaluate(refitted, ml_split, "valid")                 # the validation target is in its training data
+
+
+def test_evaluate_reports_coverage_and_popularity(ml_split):
+    row = evaluate(Popularity().fit(ml_split.train.user_items), ml_split, "valid")
+    assert 10 / 1682 <= row["coverage@10"].item() < 0.1       # popularity shows few distinct items
+    constant = evaluate(Constant().fit(ml_split.train.user_items), ml_split, "valid")
+    assert row["popularity@10"].item() > 2 * constant["popularity@10"].item()   # the first ten ids: older hits
 
 
 def test_ranks_exclude_history_and_chunking_does_not_change_them(ml_split, monkeypatch):
@@ -43,7 +78,7 @@ def test_ranks_exclude_history_and_chunking_does_not_change_them(ml_split, monke
 
 def test_protocol_errors(ml_split, small_log):
     model = Popularity().fit(small_log.user_items)
-    with pytest.raises(ValueError, match="fit it on split.train"):
+    with pytest.raises(ValueError, match="refit it on split.history"):
         rank_targets(model, ml_split, "test")
     with pytest.raises(TypeError, match="leave_last_out"):
         rank_targets(model, small_log, "test")

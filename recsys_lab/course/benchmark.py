@@ -1,8 +1,10 @@
 """The course's results table: every top-N model on the shared protocol.
 
-``python -m recsys_lab benchmark`` fits each model below on the MovieLens
-training split with the settings its chapter tuned on validation, scores it
-on the test targets, and writes ``results/benchmark.csv`` plus a figure;
+``python -m recsys_lab benchmark`` fits each model below with the settings
+its chapter chose on validation (``recsys_lab.course.settings``) on the
+test history of the shared split (training events plus each user's
+validation event, :func:`~recsys_lab.evaluation.refit`'s rule), scores it on
+the test targets, and writes ``results/benchmark.csv`` plus a figure;
 ``python -m recsys_lab report`` renders both into the README. Reference
 implementations (the ``implicit`` library) run beside ours in the same
 process, so their times are comparable.
@@ -18,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from recsys_lab.course.settings import chosen
 from recsys_lab.data import leave_last_out, load_movielens_100k
 from recsys_lab.evaluation import evaluate
 
@@ -36,14 +39,7 @@ class BenchmarkEntry:
     chapter: str
     implementation: str
     build: Callable[[object], object]            # MovieLens -> unfitted model
-    prepare: Callable | None = None              # CSR -> what the model fits on (implicit's confidences)
     fit_kwargs: Callable[[object], dict] | None = None   # MovieLens -> extra fit arguments (features)
-
-
-# Settings below are the ones each chapter chose on the validation targets.
-IALS = dict(factors=64, regularization=10.0, iterations=15)   # chapter 03
-IALS_ALPHA = 2.0
-ITEM2VEC = dict(window=30, ns_exponent=-0.5, sample=1e-4, min_count=20, epochs=20, half_life=3.0)  # chapter 04
 
 
 def _text_vectors(ml):
@@ -69,91 +65,88 @@ def _popularity(ml):
 def _als(ml):
     from recsys_lab.models.als import ImplicitALS
 
-    return ImplicitALS(**IALS, alpha=IALS_ALPHA, random_state=0)
+    return ImplicitALS(**chosen("ials"), random_state=0)
 
 
 def _implicit_als(ml):
     from recsys_lab.models.reference import ImplicitLibrary
 
-    return ImplicitLibrary("als", **IALS, alpha=1.0, random_state=0)  # fitted on 1 + alpha r: the same problem
-
-
-def _ials_confidence(user_items):
-    from recsys_lab.models.als import confidence_matrix
-
-    return confidence_matrix(user_items, IALS_ALPHA)
+    # implicit weighs an interaction by alpha * r, ours by 1 + alpha * r: on 0/1 data the same problem
+    # when implicit's alpha is 1 + ours
+    params = chosen("ials")
+    return ImplicitLibrary("als", **{**params, "alpha": 1.0 + params["alpha"]}, random_state=0)
 
 
 def _implicit_bpr(ml):
     from recsys_lab.models.reference import ImplicitLibrary
 
-    return ImplicitLibrary("bpr", factors=64, learning_rate=0.01, regularization=0.01, iterations=100, random_state=0)
+    return ImplicitLibrary("bpr", **chosen("bpr_implicit"), random_state=0)
 
 
 def _item2vec(ml):
     from recsys_lab.models.item2vec import Item2Vec
 
-    return Item2Vec(64, **ITEM2VEC, random_state=0)
+    return Item2Vec(**chosen("item2vec"), random_state=0)
 
 
 def _text_content(ml):
     from recsys_lab.models.content import ContentRecommender
 
-    return ContentRecommender(_text_vectors(ml), half_life=3.0)
+    return ContentRecommender(_text_vectors(ml), **chosen("text_profile"))
 
 
 def _dual_embedding(ml):
     from recsys_lab.models.content import DualEmbedding
 
-    return DualEmbedding(_text_vectors(ml), regularization=10.0, alpha=2.0)
+    return DualEmbedding(_text_vectors(ml), **chosen("dual_embedding"))
 
 
 def _history_net(ml):
     from recsys_lab.models.history_net import HistoryNet, HistoryNetConfig
 
-    return HistoryNet(_text_vectors(ml), config=HistoryNetConfig(), random_state=0)
+    return HistoryNet(_text_vectors(ml), config=HistoryNetConfig(**chosen("history_net")), random_state=0)
 
 
 def _wide_deep(ml):
     from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig
 
-    return WideDeep(WideDeepConfig(), random_state=0)
+    return WideDeep(WideDeepConfig(**chosen("wide_deep")), random_state=0)
 
 
 def _two_tower(ml):
     from recsys_lab.models.two_tower import TwoTower, TwoTowerConfig
 
-    return TwoTower(TwoTowerConfig(), random_state=0)
+    return TwoTower(TwoTowerConfig(**chosen("two_tower")), random_state=0)
 
 
 def _sasrec(ml):
     from recsys_lab.models.sasrec import SASRec, SASRecConfig
 
-    return SASRec(SASRecConfig(), random_state=0)
+    return SASRec(SASRecConfig(**chosen("sasrec")), random_state=0)
 
 
 def _lightgcn(ml):
     from recsys_lab.models.lightgcn import LightGCN, LightGCNConfig
 
-    return LightGCN(LightGCNConfig(n_layers=3), random_state=0)
+    return LightGCN(LightGCNConfig(**chosen("lightgcn")), random_state=0)
 
 
 def _ease(ml):
     from recsys_lab.models.ease import EASE
 
-    return EASE(150.0)
+    return EASE(**chosen("ease"))
 
 
 def _multvae(ml):
     from recsys_lab.models.multvae import MultVAE, MultVAEConfig
 
-    return MultVAE(MultVAEConfig(), random_state=0)
+    return MultVAE(MultVAEConfig(**chosen("multvae")), random_state=0)
 
 
 ENTRIES = [
     BenchmarkEntry("Popularity", "00", "recsys_lab", _popularity),
     BenchmarkEntry("iALS", "03", "recsys_lab", _als),
-    BenchmarkEntry("iALS", "03", "implicit", _implicit_als, prepare=_ials_confidence),
+    BenchmarkEntry("iALS", "03", "implicit", _implicit_als),
     BenchmarkEntry("BPR", "03", "implicit", _implicit_bpr),
     BenchmarkEntry("Item2Vec, decayed mean", "04", "recsys_lab + gensim", _item2vec),
     BenchmarkEntry("MiniLM text, decayed profile", "05", "recsys_lab + transformers", _text_content),
@@ -169,10 +162,11 @@ ENTRIES = [
 
 
 def run_benchmark(entries=ENTRIES, *, show_progress: bool = False) -> pd.DataFrame:
-    """Fit and score every entry on the shared protocol (test targets).
+    """Fit every entry on the test history and score it on the test targets.
 
     Returns one row per entry: model, chapter, implementation, HR@10,
-    NDCG@10, MRR with their 95% intervals, and fit seconds.
+    NDCG@10, MRR with their 95% intervals, catalogue coverage, mean
+    popularity of the recommended items, and fit seconds.
     """
     movielens = load_movielens_100k()
     split = leave_last_out(movielens.interactions)
@@ -181,9 +175,9 @@ def run_benchmark(entries=ENTRIES, *, show_progress: bool = False) -> pd.DataFra
         logger.info("benchmark: fitting %s (%s)", entry.name, entry.implementation)
         model = entry.build(movielens)
         started = time.perf_counter()
-        data = split.train if model.needs_order else split.train.user_items
+        history = split.history("test")
         extra = entry.fit_kwargs(movielens) if entry.fit_kwargs else {}
-        model.fit(entry.prepare(data) if entry.prepare else data, show_progress=show_progress, **extra)
+        model.fit(history if model.needs_order else history.user_items, show_progress=show_progress, **extra)
         fit_seconds = time.perf_counter() - started
         row = evaluate(model, split, "test", name=entry.name)
         row.insert(1, "chapter", entry.chapter)

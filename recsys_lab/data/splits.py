@@ -1,10 +1,12 @@
 """The course's two evaluation splits.
 
 * :func:`leave_last_out`: the shared top-N protocol. Each user's events are
-  sorted by (timestamp, item id); the last is the test target, the one before
-  it the validation target, the rest are training history. MovieLens-100K
-  logs many ratings in the same second, so the item-id tie-break matters and
-  is fixed here once for every chapter.
+  in time order; the last is the test target, the one before it the
+  validation target, the rest are training history. MovieLens-100K logs
+  many ratings in the same second; their order is the fixed pseudo-random
+  one of :class:`~recsys_lab.data.Interactions` (never item ids, which leak
+  release order). ``hide_target_second=True`` is the robustness variant:
+  a target's history also leaves out the events of the target's own second.
 * :func:`rating_folds`: fixed random K folds for rating prediction (RMSE).
 """
 
@@ -28,7 +30,11 @@ class LeaveLastOutSplit:
     Attributes
     ----------
     train : Interactions
-        Everything but each user's last two events.
+        Everything but each user's last two events: what a model may see
+        for the validation targets.
+    test_history : Interactions
+        What a model may see for the test targets: ``train`` plus the
+        validation events (less the targets' own seconds in the variant).
     valid_items, test_items : ndarray of shape (n_users,)
         Column index of each user's target, -1 for users with fewer than
         three events (they stay in ``train`` and are not evaluated).
@@ -37,22 +43,26 @@ class LeaveLastOutSplit:
     """
 
     train: Interactions
+    test_history: Interactions
     valid_events: Interactions
     test_events: Interactions
     valid_items: np.ndarray
     test_items: np.ndarray
 
     def history(self, on: str) -> Interactions:
-        """What a model may see when predicting the ``on`` target.
+        """What a model may see when predicting the ``on`` target: fit on it, score with it.
 
         For ``"valid"`` the training events; for ``"test"`` the training
         events plus the validation target, which is then also excluded from
-        the ranking (the user has interacted with it).
+        the ranking (the user has interacted with it). Every model is refit
+        on ``history("test")`` before it is scored on test
+        (:func:`recsys_lab.evaluation.refit`), so all models see the same
+        events for the same target.
         """
         if on == "valid":
             return self.train
         if on == "test":
-            return self.train.concat(self.valid_events)
+            return self.test_history
         raise ValueError(f"on={on!r} must be 'valid' or 'test'.")
 
     def targets(self, on: str) -> np.ndarray:
@@ -66,8 +76,20 @@ class LeaveLastOutSplit:
         return f"LeaveLastOutSplit(train={self.train!r}, evaluated users={n_eval})"
 
 
-def leave_last_out(interactions: Interactions) -> LeaveLastOutSplit:
+def leave_last_out(interactions: Interactions, *, hide_target_second: bool = False) -> LeaveLastOutSplit:
     """Split each user's time-ordered history into train / validation / test.
+
+    Parameters
+    ----------
+    interactions : Interactions
+        The whole log; same-second events follow its ``tie_break`` order.
+    hide_target_second : bool
+        The robustness variant for sequence models: a target's history also
+        leaves out the other events logged in the target's own second, as if
+        they had never been logged (they then compete in the ranking like
+        any unseen item). Same-second ratings come in batches of nearby ids,
+        a trace of how MovieLens collected them that a sequence model can
+        exploit; this variant removes it.
 
     Examples
     --------
@@ -76,7 +98,9 @@ def leave_last_out(interactions: Interactions) -> LeaveLastOutSplit:
     """
     if not isinstance(interactions, Interactions):
         raise TypeError(f"leave_last_out takes an Interactions, got {type(interactions).__name__}.")
-    events = interactions.events  # already sorted by (user, timestamp, item)
+    if not isinstance(hide_target_second, bool):
+        raise TypeError(f"hide_target_second must be True or False, got {hide_target_second!r}.")
+    events = interactions.events  # sorted by user, then time (same-second events in the tie-break order)
     position_from_end = events.groupby("user").cumcount(ascending=False).to_numpy()
     user_size = events.groupby("user")["user"].transform("size").to_numpy()
     evaluable = user_size >= 3
@@ -89,13 +113,26 @@ def leave_last_out(interactions: Interactions) -> LeaveLastOutSplit:
         targets[chosen["user"].to_numpy()] = chosen["item"].to_numpy()
         return targets
 
+    in_test_second = in_valid_second = np.zeros(len(events), dtype=bool)
+    if hide_target_second:
+        in_valid_second = _in_target_second(events, is_valid)
+        in_test_second = _in_target_second(events, is_test)
+    earlier = ~(is_test | is_valid)
     return LeaveLastOutSplit(
-        train=interactions.subset(~(is_test | is_valid)),
+        train=interactions.subset(earlier & ~in_valid_second),
+        test_history=interactions.subset((earlier | is_valid) & ~in_test_second),
         valid_events=interactions.subset(is_valid),
         test_events=interactions.subset(is_test),
         valid_items=target_column(is_valid),
         test_items=target_column(is_test),
     )
+
+
+def _in_target_second(events: pd.DataFrame, is_target: np.ndarray) -> np.ndarray:
+    """True for the events (other than the target) logged in the same second as their user's target."""
+    target_second = pd.Series(events.loc[is_target, "timestamp"].to_numpy(), index=events.loc[is_target, "user"].to_numpy())
+    second = events["user"].map(target_second).to_numpy()
+    return (events["timestamp"].to_numpy() == second) & ~is_target
 
 
 def rating_folds(ratings: pd.DataFrame, n_folds: int = 5, *, random_state=0):

@@ -4,10 +4,10 @@ Full ranking means the held-out item competes with *every* item the user has
 not interacted with, not with 100 sampled negatives: sampled metrics can
 reorder models (Krichene & Rendle, KDD 2020), full ranking cannot.
 
-Ties are broken the same way everywhere in the course: by score, then by the
-smaller item index, so an item's rank is 1 + (items scoring strictly higher)
-+ (items scoring the same with a smaller index). A model that scores every
-item alike therefore gets no free hits.
+Ties count against the target everywhere in the course: its rank is 1 +
+(items scoring strictly higher) + (other items scoring exactly the same). A
+model that scores every item alike therefore ranks every target last and
+earns nothing; no tie-break by item index can hand it free hits.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
     Returns
     -------
     ndarray of shape (n_rows,), int64
+        A tie with the target counts against it: the target ranks after
+        every other item with the same score.
 
-    >>> target_ranks(np.array([[0.1, 0.9, 0.5]]), np.array([2]))
-    array([2])
+    >>> target_ranks(np.array([[0.1, 0.9, 0.5], [0.5, 0.5, 0.5]]), np.array([2, 2]))
+    array([2, 3])
     """
     scores = np.asarray(scores)
     targets = np.asarray(targets, dtype=np.int64)
@@ -52,10 +54,13 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
         raise ValueError(f"scores must be (n_rows, n_items) and targets (n_rows,); got {scores.shape} and {targets.shape}.")
     if targets.size and (targets.min() < 0 or targets.max() >= scores.shape[1]):
         raise ValueError(f"targets must be item columns in 0..{scores.shape[1] - 1}.")
+    if np.isnan(scores).any():
+        raise ValueError(f"scores hold NaN in rows {np.flatnonzero(np.isnan(scores).any(axis=1))[:5].tolist()}...: "
+                         "a NaN cannot be ranked; check the model for diverged or missing factors.")
     rows = np.arange(len(targets))
     target_scores = scores[rows, targets][:, None]
     item_index = np.arange(scores.shape[1])[None, :]
-    ahead = (scores > target_scores) | ((scores == target_scores) & (item_index < targets[:, None]))
+    ahead = (scores > target_scores) | ((scores == target_scores) & (item_index != targets[:, None]))
     rank = 1 + ahead.sum(axis=1)
     if exclude is not None:
         if exclude.shape != scores.shape:

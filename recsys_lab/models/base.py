@@ -17,17 +17,22 @@ As in ``implicit`` 0.7, the rows of a ``user_items`` matrix passed to
 ``recommend`` correspond to ``userid`` (pass ``user_items[userid]``). An
 ``Interactions`` over all users is also accepted; its rows are then picked by
 ``userid``, and sequence models read each user's ordered history from it.
+
+Every subclass's ``fit`` also records ``fitted_on_``, a fingerprint of the
+(user, item) pairs it was given, so the evaluator can refuse to score a
+target with a model that saw other events than the protocol allows.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_lab.data.interactions import Interactions
+from recsys_lab.data.interactions import Interactions, interaction_fingerprint
 from recsys_lab.evaluation.metrics import top_k
 from recsys_lab.validation import check_positive_int, check_userids
 
@@ -61,6 +66,13 @@ class Recommender:
     n_users: int | None = None
     n_items: int | None = None
     needs_order: bool = False  # True for sequence models: pass an Interactions, not a bare CSR
+    fitted_on_: str | None = None  # fingerprint of the (user, item) pairs of the last fit
+
+    def __init_subclass__(cls, **kwargs):
+        """Make every subclass's ``fit`` remember what it was fitted on (``fitted_on_``)."""
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__:
+            cls.fit = _remembering_training_data(cls.__dict__["fit"])
 
     def fit(self, user_items, *, show_progress: bool = True):  # pragma: no cover - interface
         raise NotImplementedError
@@ -89,11 +101,15 @@ class Recommender:
             The users' histories; items in them are filtered out when
             ``filter_already_liked_items`` is True.
         N : int
-            How many items to return.
+            How many items to return (at most ``n_items``).
 
         Returns
         -------
         ids, scores : ndarray of shape (N,) or (len(userid), N)
+            A filtered item is never returned. When a user has fewer than
+            ``N`` items left after filtering, one user gets a shorter row
+            (every item left); in a batch, the row is padded at its end with
+            id ``-1`` and score ``-inf``.
 
         Examples
         --------
@@ -105,12 +121,19 @@ class Recommender:
             raise ValueError(f"N={N} is larger than the {self.n_items} items.")
         history = self._history(ids, user_items)
         scores = self._score(ids, history).astype(np.float64, copy=True)
+        filtered = np.zeros(scores.shape, dtype=bool)                    # (n_users, n_items)
         if filter_already_liked_items:
-            seen = history.user_items
-            scores[seen.nonzero()] = -np.inf
-        best = top_k(scores, N)
+            filtered[history.user_items.nonzero()] = True
+            scores[filtered] = -np.inf
+        best = top_k(scores, N)                                          # (n_users, N), filtered items last
         best_scores = np.take_along_axis(scores, best, axis=1)
-        return (best[0], best_scores[0]) if scalar else (best, best_scores)
+        padding = np.take_along_axis(filtered, best, axis=1)
+        order = np.argsort(padding, axis=1, kind="stable")               # kept items first, in rank order
+        best, best_scores, padding = (np.take_along_axis(a, order, axis=1) for a in (best, best_scores, padding))
+        if scalar:
+            return best[0][~padding[0]], best_scores[0][~padding[0]]
+        best[padding], best_scores[padding] = -1, -np.inf
+        return best, best_scores
 
     # ------------------------------------------------------------ helpers
     def _check_fitted(self):
@@ -183,3 +206,14 @@ class FactorRecommender(Recommender):
         best = top_k(sims, N)
         best_sims = np.take_along_axis(sims, best, axis=1)
         return (best[0], best_sims[0]) if scalar else (best, best_sims)
+
+
+def _remembering_training_data(fit):
+    """Wrap a ``fit`` method so that the fitted model stores the fingerprint of its training pairs."""
+    @functools.wraps(fit)
+    def fit_and_remember(self, user_items, *args, **kwargs):
+        fitted = fit(self, user_items, *args, **kwargs)
+        self.fitted_on_ = interaction_fingerprint(user_items)
+        return fitted
+    return fit_and_remember
+
