@@ -27,12 +27,14 @@ def test_readme_shows_exactly_the_committed_results():
 
 
 def test_results_markdown_formats_intervals_and_times():
-    row = {"model": "M", "chapter": "03", "implementation": "recsys_lab", "users": 943, "fit seconds": 1.26}
+    row = {"model": "M", "chapter": "03", "implementation": "recsys_lab", "users": 943, "fit seconds": 1.26,
+           "coverage@10": 0.1234, "popularity@10": 201.6}
     for metric, value in (("HR@10", 0.1), ("NDCG@10", 0.05), ("MRR", 0.04)):
         row.update({metric: value, f"{metric} low": value - 0.01, f"{metric} high": value + 0.01})
     times = pd.DataFrame({"part": ["unit tests", "00_data", "pytest total"], "seconds": [30.0, 90.0, 126.0]})
     text = results_markdown(pd.DataFrame([row]), times)
     assert "| M | 03 | recsys_lab | 0.1000 [0.0900, 0.1100] | 0.0500 [0.0400, 0.0600] |" in text
+    assert "| 0.123 | 202 | 1.3 |" in text
     assert "took 2.1 minutes" in text and "unit tests 30 s, the 1 chapters 1.5 min" in text
 
 
