@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 LAB_FLAGS ?= $(if $(or $(DISPLAY),$(filter Darwin,$(shell uname))),,--no-browser) \
              $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test test-unit test-chapters test-portable data benchmark timings clean
+.PHONY: setup lab test test-unit test-chapters test-portable data tune benchmark timings clean
 
 setup: $(STAMP) $(DATA)
 
@@ -54,6 +54,11 @@ test-portable: setup
 	    echo "== chapters with $$setting"; \
 	    env $$setting $(BIN)/python -m pytest chapters -q || exit 1; \
 	done
+
+# search every model's settings on the validation targets and record them in
+# recsys_lab/course/chosen_settings.json (hours on 2 cores; not part of make test)
+tune: setup
+	$(BIN)/python -m recsys_lab tune all
 
 # the README's results table and figure (about 10 minutes on 2 cores)
 benchmark: setup
