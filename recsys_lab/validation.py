@@ -81,6 +81,8 @@ def check_user_items(user_items, *, allow_negative: bool = False) -> sp.csr_matr
     passed, as ``implicit`` does; dense arrays are refused because a dense
     user x item matrix is almost always a mistake at recommender scale.
     An ``Interactions`` object is accepted and its ``user_items`` used.
+    Explicitly stored zeros are not interactions: they are dropped (from a
+    copy) with a warning, so that no model counts them.
     """
     from recsys_lab.data.interactions import Interactions
 
@@ -106,6 +108,20 @@ def check_user_items(user_items, *, allow_negative: bool = False) -> sp.csr_matr
         )
     if not np.all(np.isfinite(user_items.data)):
         raise ValueError("user_items contains NaN or infinite values; drop or fill them first.")
+    n_zeros = int(np.count_nonzero(user_items.data == 0))
+    if n_zeros:
+        if n_zeros == user_items.nnz:
+            raise ValueError(
+                f"user_items of shape {user_items.shape} holds only explicit zeros ({n_zeros} stored entries): "
+                f"without them it is empty, and a recommender needs at least one interaction."
+            )
+        warnings.warn(
+            f"user_items stores {n_zeros} explicit zeros; they are not interactions and are dropped. "
+            f"Call user_items.eliminate_zeros() first to avoid this warning.",
+            stacklevel=3,
+        )
+        user_items = user_items.copy()  # never change the caller's matrix
+        user_items.eliminate_zeros()
     if not allow_negative and user_items.data.min() < 0:
         raise ValueError(
             f"user_items contains negative values (min {user_items.data.min():g}); "
@@ -153,10 +169,13 @@ def check_vectors(vectors, name: str, dim: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {vectors.shape}): there is nothing to index or search.")
     if dim is not None and vectors.shape[1] != dim:
         raise ValueError(f"{name} have {vectors.shape[1]} dims; the index holds {dim}-dim vectors.")
-    if not np.all(np.isfinite(vectors)):
+    with np.errstate(over="ignore"):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not np.all(np.isfinite(vectors)):           # after the cast: 1e300 is finite in float64, inf in float32
         bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
-        raise ValueError(f"{name} contains NaN or infinite values (first in row {bad}).")
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+        raise ValueError(f"{name} contains NaN or infinite values, or values too large for float32 "
+                         f"(first in row {bad}).")
+    return vectors
 
 
 def check_item_vectors(item_vectors, n_items: int) -> np.ndarray:

@@ -93,3 +93,16 @@ def test_bad_input_and_divergence(ratings):
         BiasedMF(4, lr=50.0, epochs=3, random_state=0).fit(ratings, show_progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
         BiasedMF(2).predict([0], [0])
+
+
+@pytest.mark.parametrize("epochs", [1, 5])
+def test_divergence_raises_even_when_the_factors_stay_finite(ratings, epochs):
+    """lr=1.0 blows up within the first epoch: huge but finite factors must not pass as a fitted model."""
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 1: training RMSE .* Lower the learning rate"), \
+            np.errstate(all="ignore"):
+        BiasedMF(lr=1.0, epochs=epochs, random_state=0).fit(ratings, show_progress=False)
+
+
+def test_large_initial_vectors_are_not_mistaken_for_divergence(ratings):
+    model = BiasedMF(16, init_std=1.0, lr=0.005, epochs=3, random_state=0).fit(ratings, show_progress=False)
+    assert np.isfinite(model.train_rmse_history_).all()

@@ -113,6 +113,26 @@ def test_unfiltered_recommend_may_return_seen_items(fitted, tiny_split):
     assert sorted(ids_) == list(range(n_items))
 
 
+def test_recommend_never_returns_a_filtered_item(fitted, tiny_split):
+    """N above the unseen items: one user gets a shorter row, a batch is padded with -1 / -inf at the end."""
+    entry, model = fitted
+    train = tiny_split.train
+    n_items = train.n_items
+    ids_, scores = model.recommend(3, history_rows(model, train, 3), N=n_items)
+    liked = set(train.user_items[3].indices)
+    assert len(ids_) == len(scores) == n_items - len(liked) and not set(ids_) & liked
+    assert np.all(np.diff(scores) <= 0)
+    users = np.array([0, 3])
+    batch_ids, batch_scores = model.recommend(users, history_rows(model, train, users), N=n_items)
+    assert batch_ids.shape == batch_scores.shape == (2, n_items)
+    for row, user in enumerate(users):
+        n_left = n_items - train.user_items[user].nnz
+        kept, padding = batch_ids[row, :n_left], batch_ids[row, n_left:]
+        assert not set(kept) & set(train.user_items[user].indices) and (kept >= 0).all()
+        assert (padding == -1).all() and np.all(batch_scores[row, n_left:] == -np.inf)
+    assert set(batch_ids[1, : len(ids_)]) == set(ids_)
+
+
 def test_bad_calls_raise_clear_errors(fitted, tiny_split):
     entry, model = fitted
     train = tiny_split.train

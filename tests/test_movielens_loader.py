@@ -2,6 +2,10 @@
 
 import hashlib
 import io
+import os
+import signal
+import subprocess
+import sys
 import zipfile
 
 import pandas as pd
@@ -178,3 +182,89 @@ def test_fetch_command_reports_failure_with_exit_code(tmp_path, pinned_small, ca
     archive = write_zip(tmp_path / "copy.zip", grouplens_files())
     assert main(["fetch", "ml-100k", "--path", str(archive), "--cache-dir", str(tmp_path)]) == 0
     assert "ready" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ concurrent, unwritable and killed caches
+PIN_SMALL_COPY = """
+import sys
+from pathlib import Path
+from recsys_lab.data import movielens as ml
+archive, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
+tables = ml._read_local(archive)
+ml.CANONICAL_SHA256 = {n: ml._sha256(ml._table_bytes(t)) for n, t in zip(ml.TABLES, tables)}  # pin the small copy
+"""
+CACHE_WRITER = PIN_SMALL_COPY + """
+failures = 0
+for _ in range(int(sys.argv[3])):
+    try:
+        ml._write_cache(cache_dir / "ml-100k", tables)            # a fetch finishing
+        ml.load_movielens_100k(cache_dir=cache_dir, offline=True)   # a reader that must find a verified cache
+    except Exception as error:
+        failures += 1
+        print(repr(error), file=sys.stderr)
+print(failures)
+"""
+
+
+def test_processes_sharing_one_cache_all_succeed(tmp_path):
+    archive = write_zip(tmp_path / "copy.zip", grouplens_files())
+    jobs = [subprocess.Popen([sys.executable, "-c", CACHE_WRITER, str(archive), str(tmp_path / "cache"), "16"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [job.communicate(timeout=120) for job in jobs]
+    assert [int(out) for out, _ in outputs] == [0, 0, 0], [err[-1000:] for _, err in outputs]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".ml-100k.lock", "ml-100k"]
+
+
+def test_an_unwritable_cache_still_returns_the_verified_data(tmp_path, pinned_small):
+    archive = write_zip(tmp_path / "copy.zip", grouplens_files())
+    (tmp_path / "a_file").write_text("the cache folder cannot be created under a file")
+    with pytest.warns(UserWarning, match="verified but could not be cached"):
+        loaded = load_movielens_100k(archive, cache_dir=tmp_path / "a_file" / "cache")
+    assert loaded.source.startswith("local copy") and len(loaded.ratings) == 3
+
+
+def test_a_read_only_cache_still_returns_the_verified_data(tmp_path, pinned_small):
+    archive = write_zip(tmp_path / "copy.zip", grouplens_files())
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o555)
+    try:
+        try:
+            (cache / "probe").mkdir()
+            pytest.skip("this user writes to read-only folders (root with CAP_DAC_OVERRIDE)")
+        except PermissionError:
+            pass
+        with pytest.warns(UserWarning, match="could not be cached"):
+            assert len(load_movielens_100k(archive, cache_dir=cache).ratings) == 3
+    finally:
+        cache.chmod(0o755)
+
+
+STALLED_FETCH = PIN_SMALL_COPY + """
+import time
+
+def stall(path):  # the fetch hangs after writing its first table, then is killed
+    print("writing", flush=True)
+    time.sleep(120)
+
+ml.fsync = stall
+ml._write_cache(cache_dir / "ml-100k", tables)
+"""
+
+
+def test_work_folders_of_killed_fetches_are_cleaned(tmp_path, pinned_small):
+    archive = write_zip(tmp_path / "copy.zip", grouplens_files())
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    (cache_dir / ".ml-100k-oldcode").mkdir()  # a leftover of a fetch killed before fetches took locks
+    job = subprocess.Popen([sys.executable, "-c", STALLED_FETCH, str(archive), str(cache_dir)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout.readline().strip() == "writing"
+        load_movielens_100k(archive, cache_dir=cache_dir)  # a load while that fetch is alive
+        alive = [p for p in cache_dir.glob(".ml-100k-*") if p.is_dir()]
+        assert len(alive) == 1 and (alive[0] / "ratings.csv").exists()  # the live fetch keeps its folder
+    finally:
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(30)
+    assert load_movielens_100k(cache_dir=cache_dir, offline=True).source.startswith("cache")
+    assert sorted(p.name for p in cache_dir.iterdir()) == [".ml-100k.lock", "ml-100k"]

@@ -191,8 +191,12 @@ def test_errors_name_the_bad_value(vectors):
         build_index(np.zeros(16, np.float32))
     bad = items.copy()
     bad[7, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite values \\(first in row 7\\)"):
+    with pytest.raises(ValueError, match="NaN or infinite values.*\\(first in row 7\\)"):
         build_index(bad)
+    huge = items.astype(np.float64)
+    huge[5, 0] = 1e300                                   # finite in float64, inf once cast to float32
+    with pytest.raises(ValueError, match="too large for float32 \\(first in row 5\\)"):
+        build_index(huge)
     bad_queries = queries.copy()
     bad_queries[2, 0] = np.inf
     with pytest.raises(ValueError, match="queries contains NaN"):

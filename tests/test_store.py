@@ -1,7 +1,15 @@
-"""The versioned embedding store: atomic publish, integrity, history."""
+"""The versioned embedding store: atomic publish, integrity, history, and races between writers.
+
+Races run real threads and real processes (``python -c``), each bounded in time.
+"""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +17,7 @@ import scipy.sparse as sp
 
 import recsys_lab.serving.store as store_module
 from ranking_checks import assert_same_top_k
-from recsys_lab.serving.store import ChecksumError, EmbeddingStore
+from recsys_lab.serving.store import BrokenVersionError, ChecksumError, EmbeddingStore
 
 
 def vectors(fill, n_users=50, n_items=40, dim=8):
@@ -82,13 +90,13 @@ def test_interrupted_publish_leaves_previous_version_serving(tmp_path, monkeypat
     def crash(path):
         raise KeyboardInterrupt("power cut while flushing")
 
-    monkeypatch.setattr(store_module, "_fsync", crash)
+    monkeypatch.setattr(store_module, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
         store.publish(*vectors(2), model="toy", index_kind=None)
     monkeypatch.undo()
     assert store.list_versions() == ["v0001"] and store.current() == "v0001"
     assert store.load().user_factors[0, 0] == 1
-    assert not list(tmp_path.glob(".staging-*"))  # cleaned up after the failure
+    assert not list(tmp_path.glob(".staging-*"))  # cleaned up after the failure (folder and its lock)
 
 
 def test_crashed_publish_leftovers_are_never_served(tmp_path):
@@ -176,3 +184,175 @@ def test_store_with_faiss_index(tmp_path):
     index_file.write_bytes(index_file.read_bytes()[:-4])
     with pytest.raises(ChecksumError):
         store.load().index("cosine")
+
+
+# ------------------------------------------------------------------ names, values, params
+@pytest.mark.parametrize("name", ["v2\n", "v2\r\n", " v2", "v2 ", "-v2", ".v2", "v/2", "", "x" * 65, 7])
+def test_version_names_are_matched_in_full(tmp_path, name):
+    store = EmbeddingStore(tmp_path)
+    with pytest.raises(ValueError, match="must be 1-64 letters"):
+        store.publish(*vectors(1), model="toy", index_kind=None, version=name)
+    assert store.list_versions() == [] and store.current() is None
+    with pytest.raises(KeyError):
+        store.load(name)
+
+
+def test_a_hand_written_pointer_is_read_or_refused_clearly(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.publish(*vectors(1), model="toy", index_kind=None)
+    (tmp_path / "CURRENT").write_text("v0001\n")  # as `echo v0001 > CURRENT` writes it
+    assert store.load().version == "v0001"
+    (tmp_path / "CURRENT").write_text("../../etc\n")
+    with pytest.raises(BrokenVersionError, match="not a version name"):
+        store.load()
+    assert "unreadable CURRENT" in repr(store)
+
+
+@pytest.mark.parametrize("value", [1e300, -1e39, np.inf])
+def test_values_that_overflow_float32_are_refused(tmp_path, value):
+    users = np.ones((50, 8))
+    users[3, 5] = value
+    with pytest.raises(ValueError, match=r"user_factors\[3, 5\] .* too large for float32"):
+        EmbeddingStore(tmp_path).publish(users, vectors(1)[1], model="toy", index_kind=None)
+    users[3, 5] = np.finfo(np.float32).max  # the largest float32 is still fine
+    name = EmbeddingStore(tmp_path).publish(users, vectors(1)[1], model="toy", index_kind=None)
+    assert np.isfinite(EmbeddingStore(tmp_path).load(name).user_factors).all()
+
+
+def test_params_are_standard_json(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    with pytest.raises(ValueError, match=r"params\['metrics'\]\['rmse'\] = nan"):
+        store.publish(*vectors(1), model="toy", index_kind=None, params={"metrics": {"rmse": np.float64("nan")}})
+    with pytest.raises(TypeError, match="params holds a value of type object"):
+        store.publish(*vectors(1), model="toy", index_kind=None, params={"trained_by": object()})
+    assert store.list_versions() == [] and not list(tmp_path.glob(".staging-*"))
+    name = store.publish(*vectors(1), model="toy", index_kind=None,
+                         params={"shape": np.array([3, 4]), "alpha": np.float32(0.5), "missing": None})
+    text = (tmp_path / "versions" / name / "metadata.json").read_text()
+    assert json.loads(text)["params"] == {"shape": [3, 4], "alpha": 0.5, "missing": None}
+    assert "NaN" not in text and "Infinity" not in text
+
+
+# ------------------------------------------------------------------ broken versions
+def test_one_corrupt_metadata_does_not_break_the_store(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    for fill in (1, 2, 3):
+        store.publish(*vectors(fill), model="toy", index_kind=None)
+    (tmp_path / "versions" / "v0001" / "metadata.json").write_text('{"model": "toy", "vers')  # truncated
+    (tmp_path / "versions" / "v0002" / "metadata.json").write_text('{"model": "toy"}')      # not a version's
+    assert store.list_versions() == ["v0003"]
+    assert set(store.broken_versions()) == {"v0001", "v0002"}
+    assert "broken=['v0001', 'v0002']" in repr(store)
+    assert store.load().user_factors[0, 0] == 3  # the current version keeps serving
+    with pytest.raises(BrokenVersionError, match="v0001"):
+        store.load("v0001")
+    with pytest.raises(BrokenVersionError):
+        store.promote("v0002")
+    assert store.publish(*vectors(4), model="toy", index_kind=None) == "v0004"
+
+
+# ------------------------------------------------------------------ races and leftovers
+PUBLISHER = """
+import sys
+import numpy as np
+from recsys_lab.serving.store import EmbeddingStore
+root, fill, rounds = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+store = EmbeddingStore(root)
+for _ in range(rounds):
+    name = store.publish(np.full((30, 4), fill), np.full((20, 4), -fill), model="job", index_kind=None,
+                         params={"fill": fill})
+    print(name, flush=True)
+"""
+
+
+def test_two_processes_publishing_auto_named_versions_all_succeed(tmp_path):
+    rounds = 15
+    EmbeddingStore(tmp_path)
+    jobs = [subprocess.Popen([sys.executable, "-c", PUBLISHER, str(tmp_path), str(fill), str(rounds)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for fill in (1, 2)]
+    outputs = [job.communicate(timeout=120) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in outputs]
+    names = [out.split() for out, _ in outputs]
+    store = EmbeddingStore(tmp_path)
+    expected = [f"v{i:04d}" for i in range(1, 2 * rounds + 1)]
+    assert sorted(names[0] + names[1]) == expected and store.list_versions() == expected  # nothing lost
+    for fill, published in zip((1, 2), names):  # each name holds what its own publisher wrote
+        for name in published:
+            version = store.load(name)
+            assert version.metadata["params"]["fill"] == fill and (version.user_factors == fill).all()
+    assert not list(tmp_path.glob(".staging-*"))
+
+
+def test_promote_from_two_threads_never_fails(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.publish(*vectors(1), model="toy", index_kind=None)
+    store.publish(*vectors(2), model="toy", index_kind=None)
+    errors = []
+
+    def flip(first, second):
+        for i in range(300):
+            try:
+                store.promote(first if i % 2 else second)
+            except Exception as exc:  # any error is a failure
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=flip, args=pair) for pair in (("v0001", "v0002"), ("v0002", "v0001"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert store.current() in {"v0001", "v0002"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".publish.lock"]  # no temp files
+
+
+STALLED_PUBLISHER = """
+import sys, time
+import numpy as np
+import recsys_lab.serving.store as store_module
+
+def stall(path):  # the first flush of the staged files never returns: a job that hangs, then is killed
+    print("staged", flush=True)
+    time.sleep(120)
+
+store_module.fsync = stall
+store_module.EmbeddingStore(sys.argv[1]).publish(np.ones((500, 64)), np.ones((400, 64)), model="job", index_kind=None)
+"""
+
+
+def test_staging_of_a_killed_publish_is_cleaned_when_the_store_is_opened(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.publish(*vectors(1), model="toy", index_kind=None)
+    (tmp_path / ".staging-from-old-code").mkdir()  # a leftover without an owner lock
+    job = subprocess.Popen([sys.executable, "-c", STALLED_PUBLISHER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout.readline().strip() == "staged"
+        staged = [p for p in tmp_path.glob(".staging-*") if p.is_dir()]
+        assert len(staged) == 1 and (staged[0] / "user_factors.npy").exists()
+        assert EmbeddingStore(tmp_path).clean_staging() == 0  # its owner is alive: kept
+        assert staged[0].exists() and not (tmp_path / ".staging-from-old-code").exists()
+    finally:
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(30)
+    reopened = EmbeddingStore(tmp_path)  # opening the store cleans what the dead job left
+    assert not list(tmp_path.glob(".staging-*")) and reopened.list_versions() == ["v0001"]
+
+
+def test_publish_waits_for_the_lock_then_succeeds(tmp_path):
+    from recsys_lab.data.atomic_files import FileLock
+
+    store = EmbeddingStore(tmp_path)
+    released = []
+
+    def hold_the_lock():
+        with FileLock(tmp_path / ".publish.lock"):
+            time.sleep(0.5)
+            released.append(time.monotonic())
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    time.sleep(0.1)
+    name = store.publish(*vectors(1), model="toy", index_kind=None)
+    finished = time.monotonic()
+    holder.join(10)
+    assert name == "v0001" and released and finished >= released[0]  # it waited for the other writer

@@ -61,3 +61,25 @@ def test_scalar_checks_name_the_value():
         check_userids(np.array([0, -1]), 3, name="itemid")
     with pytest.raises(FloatingPointError, match="non-finite item_factors"):
         check_factors_finite("ALS", item_factors=np.array([np.nan]))
+
+
+def test_explicit_zeros_are_not_interactions():
+    # item 0: three stored zeros; item 1: one real interaction
+    stored = sp.csr_matrix((np.array([0.0, 0.0, 0.0, 1.0], np.float32), (np.array([0, 1, 2, 3]), np.array([0, 0, 0, 1]))),
+                           shape=(4, 3))
+    before = stored.copy()
+    with pytest.warns(UserWarning, match="3 explicit zeros"):
+        checked = check_user_items(stored)
+    assert checked.nnz == 1 and checked[3, 1] == 1
+    assert stored.nnz == 4 and (stored != before).nnz == 0  # the caller's matrix is untouched
+
+    from recsys_lab.models.popularity import Popularity
+
+    with pytest.warns(UserWarning, match="explicit zeros"):
+        model = Popularity().fit(stored, show_progress=False)
+    ids, _ = model.recommend(0, sp.csr_matrix((1, 3), dtype=np.float32), N=3)
+    assert ids[0] == 1  # the item someone interacted with ranks first
+
+    all_zero = sp.csr_matrix((np.zeros(2, np.float32), (np.array([0, 1]), np.array([0, 1]))), shape=(2, 2))
+    with pytest.raises(ValueError, match=r"only explicit zeros \(2 stored entries\).*empty"):
+        check_user_items(all_zero)

@@ -39,6 +39,12 @@ def _check_pair(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ValueError(f"a and b must be 2-D with the same rows (one per entity), got {a.shape} and {b.shape}.")
+    for name, x in (("a", a), ("b", b)):
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        if bad.size:
+            raise ValueError(f"{name} has NaN or infinite values in {bad.size} row(s), first row {bad[0]}; "
+                             f"a version with such vectors cannot be compared (did its training diverge?). "
+                             f"Fix or drop those entities in both versions first.")
     return a, b
 
 

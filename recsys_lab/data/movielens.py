@@ -17,22 +17,27 @@ Every source ends in the same canonical tables:
   (``|``-joined, in the GroupLens genre order)
 * ``users``: user_id, age, gender, occupation, zip_code
 
-The cache is written atomically (a folder renamed into place), so an
-interrupted fetch leaves nothing half-written, and it is re-verified on every
-load, so a corrupted cache is detected and fetched again.
+The cache is written atomically (a folder renamed into place, one writer at
+a time under a lock file), so an interrupted fetch leaves nothing
+half-written and concurrent processes sharing one cache all succeed; it is
+re-verified on every load, so a corrupted cache is detected and fetched
+again. A cache folder that cannot be written (read-only, full) costs only a
+warning: the verified tables are returned anyway. Work folders of fetches
+whose process was killed (``.ml-100k-*``) are deleted on the next load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lab.data.interactions import Interactions
+from recsys_lab.data.atomic_files import FileLock, clean_stale_folders, fsync, owned_folder
 
 __all__ = ["MovieLens", "load_movielens_100k", "default_cache_dir", "DatasetUnavailableError"]
 
@@ -69,6 +75,7 @@ GENRES = [
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 ]
 TABLES = ("ratings", "items", "users")
+WORK_PREFIX = ".ml-100k-"  # the cache's staging folders, next to it
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -128,10 +135,14 @@ def load_movielens_100k(path=None, *, cache_dir=None, offline: bool = False) -> 
     (100000, 4)
     """
     cache = Path(cache_dir or default_cache_dir()) / "ml-100k"
+    with contextlib.suppress(OSError):  # a missing or read-only folder has nothing to clean
+        clean_stale_folders(cache.parent, prefix=WORK_PREFIX)
     attempts: list[str] = []
     cached = _read_cache(cache, attempts)
     if cached is not None:
         return MovieLens(*cached, source=f"cache {cache}")
+    if attempts:
+        logger.warning("MovieLens cache is corrupt: %s", attempts[-1])
 
     sources = []
     if path is not None:
@@ -147,8 +158,13 @@ def load_movielens_100k(path=None, *, cache_dir=None, offline: bool = False) -> 
             attempts.append(f"{name}: {type(exc).__name__}: {exc}")
             logger.info("MovieLens source failed: %s", attempts[-1])
             continue
-        _write_cache(cache, tables)
-        logger.info("MovieLens-100K fetched from %s into %s", name, cache)
+        try:
+            _write_cache(cache, tables)
+            logger.info("MovieLens-100K fetched from %s into %s", name, cache)
+        except OSError as exc:  # read-only or full disk: the verified tables are still good
+            warnings.warn(f"MovieLens-100K from {name} is verified but could not be cached in {cache} "
+                          f"({type(exc).__name__}: {exc}); it will be fetched again next time. Pass "
+                          f"cache_dir= a writable folder, or set RECSYS_LAB_DATA.", stacklevel=2)
         return MovieLens(*tables, source=name)
 
     tried = "\n".join(f"  - {line}" for line in attempts) or "  - (no source was allowed)"
@@ -184,24 +200,32 @@ def _read_cache(cache: Path, attempts: list[str]):
         tables = tuple(_parse_canonical(name, (cache / f"{name}.csv").read_bytes()) for name in TABLES)
         _verify_tables(tables)
         return tables
-    except Exception as exc:
-        attempts.append(f"cache {cache}: {type(exc).__name__}: {exc} (discarded, fetching again)")
-        logger.warning("MovieLens cache at %s is corrupt (%s); fetching again", cache, exc)
-        shutil.rmtree(cache, ignore_errors=True)
+    except Exception as exc:  # replaced by the next successful fetch
+        attempts.append(f"cache {cache}: {type(exc).__name__}: {exc} (fetching again)")
         return None
 
 
 def _write_cache(cache: Path, tables) -> None:
+    """Put verified ``tables`` in ``cache`` in one rename; safe with concurrent writers.
+
+    The files are written and flushed in a private work folder; then, under a
+    lock, the cache is checked again (a concurrent writer may have just
+    placed a good one: nothing to do), a corrupt one is moved aside, and the
+    work folder is renamed into place.
+    """
     cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=cache.parent))
-    staging.chmod(0o755)
-    try:
+    with owned_folder(cache.parent, prefix=WORK_PREFIX) as staging:
         for name, table in zip(TABLES, tables):
             (staging / f"{name}.csv").write_bytes(_table_bytes(table))
-        shutil.rmtree(cache, ignore_errors=True)
-        os.replace(staging, cache)  # atomic: readers see the old folder or the new one
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            fsync(staging / f"{name}.csv")
+        with FileLock(cache.parent / ".ml-100k.lock"):
+            if _read_cache(cache, []) is not None:
+                return
+            with owned_folder(cache.parent, prefix=WORK_PREFIX) as trash:
+                if cache.exists():
+                    os.rename(cache, trash / "corrupt")  # deleted when the block ends
+                os.rename(staging, cache)  # atomic: readers see no cache, or a complete one
+                fsync(cache.parent)
 
 
 def _parse_canonical(name: str, data: bytes) -> pd.DataFrame:

@@ -213,7 +213,9 @@ def _remembering_training_data(fit):
     @functools.wraps(fit)
     def fit_and_remember(self, user_items, *args, **kwargs):
         fitted = fit(self, user_items, *args, **kwargs)
-        self.fitted_on_ = interaction_fingerprint(user_items)
+        # data that lives elsewhere (a Spark DataFrame on a cluster) leaves no fingerprint
+        known = sp.issparse(user_items) or isinstance(user_items, Interactions)
+        self.fitted_on_ = interaction_fingerprint(user_items) if known else None
         return fitted
     return fit_and_remember
 

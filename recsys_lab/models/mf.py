@@ -107,7 +107,11 @@ class BiasedMF(FactorRecommender):
         """Fit on the stored entries of ``ratings`` (CSR (n_users, n_items) or ``Interactions``).
 
         ``eval_ratings`` (same shape, held-out ratings) adds a validation RMSE
-        per epoch to ``valid_rmse_history_``: the learning curve.
+        per epoch to ``valid_rmse_history_``: the learning curve. Raises
+        ``FloatingPointError`` as soon as an epoch's training RMSE exceeds ten
+        times that of the untrained model (or of the rating range): SGD has
+        diverged, usually because ``lr`` is too large, even if the factors are
+        still finite.
         """
         ratings = check_user_items(ratings.to_csr("rating") if isinstance(ratings, Interactions) else ratings)
         factors = check_positive_int(self.factors, "factors")
@@ -133,6 +137,9 @@ class BiasedMF(FactorRecommender):
         self.user_factors, self.item_factors = P, Q
         self.rating_range_ = (float(values.min()), float(values.max()))
         self.train_rmse_history_, self.valid_rmse_history_ = [], []
+        # no healthy epoch errs 10x more than the untrained model or the rating range: beyond that, SGD diverged
+        untrained = values - (self.global_mean_ + np.einsum("nk,nk->n", P[users], Q[items]))     # (n_ratings,)
+        divergence_limit = 10 * max(float(np.sqrt(np.mean(untrained**2))), float(np.ptp(values)), 1.0)
 
         bar = tqdm(range(epochs), disable=not show_progress, desc="biased MF (SGD)")
         for epoch in bar:
@@ -150,10 +157,13 @@ class BiasedMF(FactorRecommender):
                 np.add.at(P, u, lr * (error[:, None] * qi - reg * pu))
                 np.add.at(Q, i, lr * (error[:, None] * pu - reg * qi))
             self.train_rmse_history_.append(float(np.sqrt(squared_error / len(values))))
+            if not self.train_rmse_history_[-1] <= divergence_limit:  # also catches inf and NaN
+                raise FloatingPointError(
+                    f"{type(self).__name__} diverged in epoch {epoch + 1}: training RMSE "
+                    f"{self.train_rmse_history_[-1]:.3g} (ratings {values.min():g} to {values.max():g}). "
+                    f"Lower the learning rate (lr={lr:g}) or raise the regularization.")
             if eval_ratings is not None:
                 self.valid_rmse_history_.append(self._rmse(eval_ratings))
-            if not np.isfinite(self.train_rmse_history_[-1]):
-                break  # diverged; check_factors_finite below says how to fix it
             bar.set_postfix(train_rmse=f"{self.train_rmse_history_[-1]:.4f}")
             logger.debug("biased MF epoch %d train RMSE %.4f", epoch + 1, self.train_rmse_history_[-1])
         check_factors_finite(type(self).__name__, user_factors=P, item_factors=Q,

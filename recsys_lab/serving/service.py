@@ -8,37 +8,74 @@ Endpoints (ids are the raw ids stored with the version, as strings in the URL):
 ``GET /items/{item_id}/similar``            top ``k`` items by cosine (faiss), the item itself left out
 ``GET /users/{user_id}/vector``             the raw user vector
 ``GET /items/{item_id}/vector``             the raw item vector
-``POST /reload``                            switch to the store's current version
+``POST /reload``                            admin: switch to the store's current version
 ==========================================  ==========================================
 
 Unknown ids answer 404, bad parameters 422 (FastAPI's validation error).
 The service holds one loaded, checksum-verified version; ``/reload`` swaps
 in the new current one in a single reference assignment, so a request sees
-either the old version or the new one, never a mix.
+either the old version or the new one, never a mix. Reloads run one at a
+time (a second one while the first is loading answers 409), so a burst of
+reloads never holds more than two versions in memory.
+
+**Admin token.** Reads are open; ``/reload`` changes what is served, so it
+needs ``Authorization: Bearer <token>``. The token comes from
+``create_app(admin_token=...)``, else the environment variable
+``RECSYS_LAB_ADMIN_TOKEN``, else the file named by
+``RECSYS_LAB_ADMIN_TOKEN_FILE``. With none of them set the admin endpoints
+are disabled and answer 403 saying how to enable them. Make a token with
+``python -c "import secrets; print(secrets.token_urlsafe(32))"``.
 
 Start it with one command::
 
-    python -m recsys_lab serve --store /path/to/store --port 8000
+    RECSYS_LAB_ADMIN_TOKEN=... python -m recsys_lab serve --store /path/to/store --port 8000
 
-or from Python (tests, notebooks) with :class:`BackgroundServer`.
+or from Python (tests, notebooks) with
+:class:`recsys_lab.serving.server.BackgroundServer`.
 """
 
 from __future__ import annotations
 
-import socket
+import hmac
+import os
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
-import uvicorn
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
 
 from recsys_lab.serving.store import EmbeddingStore, EmbeddingVersion
 
-__all__ = ["create_app", "BackgroundServer", "free_port", "load_test"]
+__all__ = ["create_app", "read_admin_token", "ADMIN_TOKEN_ENV", "ADMIN_TOKEN_FILE_ENV"]
 
 MAX_K = 1000  # upper bound on k accepted by the API
+ADMIN_TOKEN_ENV = "RECSYS_LAB_ADMIN_TOKEN"
+ADMIN_TOKEN_FILE_ENV = "RECSYS_LAB_ADMIN_TOKEN_FILE"
+MIN_TOKEN_LENGTH = 16
+HOW_TO_SET_TOKEN = (f"set {ADMIN_TOKEN_ENV} (or {ADMIN_TOKEN_FILE_ENV}, a file holding it) before starting the "
+                    f"service, for example to the output of python -c \"import secrets; "
+                    f"print(secrets.token_urlsafe(32))\", and send it as 'Authorization: Bearer <token>'")
+
+
+def read_admin_token(token: str | None = None, *, token_file=None) -> str | None:
+    """The admin token: ``token``, else the content of ``token_file``, else the environment.
+
+    Returns None when no token is configured anywhere (admin endpoints then
+    answer 403). Raises ``ValueError`` for a token shorter than 16
+    characters or containing spaces.
+    """
+    if token is None and token_file is None:
+        token = os.environ.get(ADMIN_TOKEN_ENV) or None
+        token_file = None if token is not None else os.environ.get(ADMIN_TOKEN_FILE_ENV) or None
+    if token is None and token_file is not None:
+        token = Path(token_file).read_text().strip()
+    if token is None:
+        return None
+    if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+        length = len(token) if isinstance(token, str) else type(token).__name__
+        raise ValueError(f"the admin token must be a string of at least {MIN_TOKEN_LENGTH} characters without "
+                         f"spaces (got {length}); {HOW_TO_SET_TOKEN}.")
+    return token
 
 
 class _Loaded:
@@ -49,8 +86,9 @@ class _Loaded:
         self.users = {str(raw): row for row, raw in enumerate(version.user_ids.tolist())}
         self.items = {str(raw): row for row, raw in enumerate(version.item_ids.tolist())}
         self.item_ids = version.item_ids.tolist()
-        # load (and verify) both indexes now, not on the first request
-        self.ip, self.cosine = version.index("ip"), version.index("cosine")
+        # load (and verify) both indexes now, not on the first request; exact ones when none were stored
+        self.ip = version.index("ip", build_if_missing=True)
+        self.cosine = version.index("cosine", build_if_missing=True)
 
     def user_row(self, user_id: str) -> int:
         if user_id not in self.users:
@@ -71,7 +109,7 @@ class _Loaded:
         return [{"item_id": self.item_ids[i], "score": float(s)} for i, s in zip(ids[keep], scores[keep])]
 
 
-def create_app(store, *, version: str | None = None) -> FastAPI:
+def create_app(store, *, version: str | None = None, admin_token: str | None = None) -> FastAPI:
     """A FastAPI app serving ``version`` (default: current) of ``store``.
 
     Parameters
@@ -79,18 +117,31 @@ def create_app(store, *, version: str | None = None) -> FastAPI:
     store : EmbeddingStore or path
     version : str, optional
         Pin one version; ``POST /reload`` then still moves to the current one.
+    admin_token : str, optional
+        The token ``POST /reload`` requires; default: read from the
+        environment (see the module docstring); none: admin endpoints answer 403.
 
     Examples
     --------
-    >>> app = create_app(EmbeddingStore("/tmp/embeddings"))
+    >>> app = create_app(EmbeddingStore("/tmp/embeddings"), admin_token=secrets.token_urlsafe(32))
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)
     """
     store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+    token = read_admin_token(admin_token)
     app = FastAPI(title="recsys_lab embeddings", description="Recommendations, similar items and raw vectors.")
     app.state.loaded = _Loaded(store.load(version))
+    reloading = threading.Lock()
 
     def loaded() -> _Loaded:
         return app.state.loaded  # one read: the whole request uses one version
+
+    def require_admin(authorization: str | None = Header(None)) -> None:
+        if token is None:
+            raise HTTPException(403, f"admin endpoints are disabled: no admin token is configured; {HOW_TO_SET_TOKEN}.")
+        scheme, _, sent = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+            raise HTTPException(401, "this endpoint needs the admin token: send 'Authorization: Bearer <token>'.",
+                                headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/health")
     def health():
@@ -131,119 +182,22 @@ def create_app(store, *, version: str | None = None) -> FastAPI:
         vector = state.version.item_factors[state.item_row(item_id)]
         return {"item_id": item_id, "version": state.version.version, "vector": vector.tolist()}
 
-    @app.post("/reload")
+    @app.post("/reload", dependencies=[Depends(require_admin)])
     def reload():
-        app.state.loaded = _Loaded(store.load())
-        return {"version": app.state.loaded.version.version}
+        if not reloading.acquire(blocking=False):
+            raise HTTPException(409, "a reload is already running; retry once it has finished.")
+        try:
+            serving = loaded().version.version
+            try:
+                name = store.current()
+                if name == serving:  # versions are immutable: nothing to do
+                    return {"version": name, "reloaded": False}
+                app.state.loaded = _Loaded(store.load(name))
+            except (KeyError, OSError, ValueError) as error:
+                raise HTTPException(500, f"reload failed, still serving {serving}: {type(error).__name__}: "
+                                         f"{error}") from error
+            return {"version": name, "reloaded": True}
+        finally:
+            reloading.release()
 
     return app
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-class BackgroundServer:
-    """Run an app under uvicorn in a background thread, on localhost.
-
-    A context manager: entering starts the server and waits until it
-    accepts connections; leaving stops it and joins the thread.
-
-    Examples
-    --------
-    >>> with BackgroundServer(create_app(store)) as server:
-    ...     httpx.get(f"{server.url}/health").json()
-    """
-
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 20.0):
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"host={host!r}: BackgroundServer only binds to localhost.")
-        self.host, self.port, self.timeout = host, port or free_port(host), timeout
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="recsys_lab-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> "BackgroundServer":
-        self._thread.start()
-        deadline = time.monotonic() + self.timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the server on {self.url} did not start within {self.timeout} s.")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(self.timeout)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def load_test(base_url: str, paths, *, n_requests: int = 2000, concurrency: int = 4, timeout: float = 10.0) -> dict:
-    """Send ``n_requests`` GETs (cycling through ``paths``) and summarise latency.
-
-    Parameters
-    ----------
-    base_url : str
-        For example ``server.url``.
-    paths : sequence of str
-        Request paths, used round-robin (``"/users/1/recommendations?k=10"``).
-    n_requests, concurrency : int
-        Total requests, and client threads sending them (each with its own
-        keep-alive connection).
-
-    Returns
-    -------
-    dict
-        ``requests``, ``errors`` (non-2xx answers or exceptions), ``seconds``,
-        ``requests_per_second`` and latency percentiles ``p50_ms``, ``p90_ms``,
-        ``p99_ms``, ``max_ms``.
-
-    Examples
-    --------
-    >>> load_test(server.url, ["/items/50/similar?k=10"], n_requests=1000)["p99_ms"]
-    """
-    import httpx
-
-    from recsys_lab.validation import check_positive_int
-
-    n_requests = check_positive_int(n_requests, "n_requests")
-    concurrency = check_positive_int(concurrency, "concurrency")
-    paths = list(paths)
-    if not paths:
-        raise ValueError("paths is empty: give at least one request path.")
-    latencies = np.empty(n_requests)
-    errors = [0] * concurrency
-
-    def worker(slot):
-        with httpx.Client(base_url=base_url, timeout=timeout) as client:
-            for i in range(slot, n_requests, concurrency):
-                started = time.perf_counter()
-                try:
-                    ok = client.get(paths[i % len(paths)]).is_success
-                except httpx.HTTPError:
-                    ok = False
-                latencies[i] = time.perf_counter() - started
-                errors[slot] += not ok
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(worker, range(concurrency)))
-    seconds = time.perf_counter() - started
-    p50, p90, p99 = (float(p) for p in np.percentile(latencies, [50, 90, 99]) * 1000)
-    return {"requests": n_requests, "errors": sum(errors), "seconds": seconds,
-            "requests_per_second": n_requests / seconds, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
-            "max_ms": float(latencies.max() * 1000)}

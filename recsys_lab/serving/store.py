@@ -6,13 +6,20 @@ with three promises:
 * **atomic publish**: a version is written into a private staging folder,
   flushed to disk, then renamed into ``versions/`` in one step. Readers can
   only ever find complete versions; a publish that fails (or a process that
-  dies) half way leaves the previous version serving.
+  dies) half way leaves the previous version serving, and its staging folder
+  is deleted the next time any process opens the store.
 * **integrity**: ``metadata.json`` records the SHA-256 of every file, and
   every load checks them, so a flipped bit or a truncated copy fails loudly
-  instead of serving garbage.
+  instead of serving garbage. A version whose metadata cannot be read is
+  reported as broken; the others keep being listed and served.
 * **history**: every version stays listed and loadable, and a small
   ``CURRENT`` pointer (itself replaced atomically) says which one serves, so
   a rollback is one call to :meth:`EmbeddingStore.promote`.
+
+Any number of threads and processes may publish, promote and load at once:
+the last step of a publish (choose the name, rename into place, promote)
+runs under a lock file, so automatic names never collide. The file-level
+machinery lives in :mod:`recsys_lab.data.atomic_files`.
 
 Layout::
 
@@ -23,7 +30,8 @@ Layout::
         user_factors.npy  item_factors.npy  user_ids.npy  item_ids.npy
         seen.npz              # optional: each user's history, to filter recommendations
         items_ip.index  items_cosine.index   # optional faiss indexes (recsys_lab.retrieval.index)
-      .staging-<random>/      # work in progress; never listed, safe to delete
+      .publish.lock           # held while a publish names and renames its version
+      .staging-<random>/      # work in progress, owned through .staging-<random>.lock
 
 This module imports numpy and scipy only; faiss is imported when an index is
 built or loaded.
@@ -32,79 +40,30 @@ built or loaded.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
+import logging
 import os
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["EmbeddingStore", "EmbeddingVersion", "ChecksumError"]
+from recsys_lab.data.atomic_files import (
+    ChecksumError, FileLock, clean_stale_folders, fsync, is_name_taken, owned_folder, read_verified, sha256,
+    write_atomic,
+)
+from recsys_lab.serving.version import (
+    INDEX_FILES, BrokenVersionError, EmbeddingVersion, check_factors, check_ids, check_version_name, params_to_json,
+    read_metadata,
+)
 
-_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_INDEX_FILES = {"ip": "items_ip.index", "cosine": "items_cosine.index"}
+__all__ = ["EmbeddingStore", "EmbeddingVersion", "ChecksumError", "BrokenVersionError"]
 
+logger = logging.getLogger("recsys_lab")
 
-class ChecksumError(OSError):
-    """A stored file does not match the SHA-256 recorded when it was published."""
-
-
-@dataclass(frozen=True)
-class EmbeddingVersion:
-    """One loaded, verified version of the store.
-
-    Attributes
-    ----------
-    version : str
-    metadata : dict
-        ``model``, ``version``, ``created_at`` (ISO 8601, UTC), ``dimension``,
-        ``n_users``, ``n_items``, ``files`` (name -> sha256) and ``params``.
-    user_factors : ndarray of shape (n_users, dimension), float32
-    item_factors : ndarray of shape (n_items, dimension), float32
-    user_ids, item_ids : ndarray
-        Raw id of each row of the factor matrices.
-    seen : csr_matrix of shape (n_users, n_items) or None
-    path : Path
-        The version's folder (indexes are loaded from it on demand).
-    """
-
-    version: str
-    metadata: dict
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    seen: sp.csr_matrix | None
-    path: Path
-    _indexes: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def dimension(self) -> int:
-        return int(self.metadata["dimension"])
-
-    def index(self, metric: str = "ip"):
-        """The faiss index stored with this version (``"ip"`` or ``"cosine"``).
-
-        Loaded once, after its checksum is verified; raises ``KeyError`` when
-        the version was published without indexes.
-        """
-        if metric not in _INDEX_FILES:
-            raise ValueError(f"metric={metric!r} must be one of {sorted(_INDEX_FILES)}.")
-        if metric not in self._indexes:
-            name = _INDEX_FILES[metric]
-            if name not in self.metadata["files"]:
-                raise KeyError(f"version {self.version} was published without an index (index_kind=None).")
-            from recsys_lab.retrieval.index import load_index
-
-            _read_verified(self.path, name, self.metadata["files"][name])
-            self._indexes[metric] = load_index(self.path / name)
-        return self._indexes[metric]
+STAGING_PREFIX = ".staging-"
 
 
 class EmbeddingStore:
@@ -113,7 +72,8 @@ class EmbeddingStore:
     Parameters
     ----------
     root : str or Path
-        Folder of the store; created if missing.
+        Folder of the store; created if missing. Opening it deletes the
+        staging folders of publishes whose process died.
 
     Examples
     --------
@@ -126,22 +86,50 @@ class EmbeddingStore:
     def __init__(self, root):
         self.root = Path(root)
         (self.root / "versions").mkdir(parents=True, exist_ok=True)
+        try:
+            self.clean_staging()
+        except OSError as error:  # a read-only store can still be read
+            logger.debug("could not clean staging folders in %s: %s", self.root, error)
 
     def __repr__(self) -> str:
-        return f"EmbeddingStore({str(self.root)!r}, versions={self.list_versions()}, current={self.current()!r})"
+        try:
+            current = self.current()
+        except BrokenVersionError:
+            current = "<unreadable CURRENT>"
+        broken = self.broken_versions()
+        tail = f", broken={sorted(broken)}" if broken else ""
+        return f"EmbeddingStore({str(self.root)!r}, versions={self.list_versions()}, current={current!r}{tail})"
 
     # ----------------------------------------------------------------- read
     def list_versions(self) -> list[str]:
-        """Names of the complete versions, oldest first."""
-        folders = (p for p in (self.root / "versions").iterdir() if (p / "metadata.json").is_file())
-        return sorted((p.name for p in folders), key=lambda name: (self._metadata(name)["created_at"], name))
+        """Names of the complete, readable versions, oldest first.
+
+        A version whose ``metadata.json`` cannot be read is left out with a
+        warning; :meth:`broken_versions` says why.
+        """
+        readable, broken = self._scan()
+        for name, reason in broken.items():
+            logger.warning("version %r of the store at %s is broken and not listed: %s", name, self.root, reason)
+        return sorted(readable, key=lambda name: (readable[name]["created_at"], name))
+
+    def broken_versions(self) -> dict[str, str]:
+        """``{name: reason}`` for version folders whose metadata cannot be read."""
+        return self._scan()[1]
 
     def current(self) -> str | None:
         """The serving version (None before the first publish)."""
         try:
-            return (self.root / "CURRENT").read_text().strip() or None
+            name = (self.root / "CURRENT").read_text().strip()
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as error:
+            raise BrokenVersionError(f"{self.root / 'CURRENT'} cannot be read ({error}); point it at a good "
+                                     f"version with store.promote(name).") from error
+        try:
+            return check_version_name(name)
+        except ValueError:
+            raise BrokenVersionError(f"{self.root / 'CURRENT'} holds {name[:80]!r}, not a version name; point "
+                                     f"it at a good version with store.promote(name).") from None
 
     def metadata(self, version: str | None = None) -> dict:
         """The metadata of ``version`` (default: the current one), without loading vectors."""
@@ -157,20 +145,22 @@ class EmbeddingStore:
         ------
         ChecksumError
             A file differs from what was published.
+        BrokenVersionError
+            The version's ``metadata.json`` (or ``CURRENT``) cannot be read.
         KeyError
             No such version, or nothing published yet.
         """
         name = self._resolve(version)
-        path = self.root / "versions" / name
         meta = self._metadata(name)
+        path = self.root / "versions" / name
         files = meta["files"]
 
         def array(file):
-            return np.load(io.BytesIO(_read_verified(path, file, files[file])), allow_pickle=False)
+            return np.load(io.BytesIO(read_verified(path / file, files[file])), allow_pickle=False)
 
         seen = None
         if "seen.npz" in files:
-            seen = sp.load_npz(io.BytesIO(_read_verified(path, "seen.npz", files["seen.npz"]))).tocsr()
+            seen = sp.load_npz(io.BytesIO(read_verified(path / "seen.npz", files["seen.npz"]))).tocsr()
         return EmbeddingVersion(
             version=name, metadata=meta, user_factors=array("user_factors.npy"),
             item_factors=array("item_factors.npy"), user_ids=array("user_ids.npy"),
@@ -187,20 +177,25 @@ class EmbeddingStore:
         ----------
         user_factors : array of shape (n_users, d)
         item_factors : array of shape (n_items, d)
+            Stored as float32; every value must be finite in float32.
         model : str
             What produced the vectors (for example ``"ImplicitALS"``).
         version : str, optional
-            Name of the version; default ``v0001``, ``v0002``, ... Names are
+            Name of the version: 1-64 letters, digits, ``.``, ``_`` or ``-``,
+            starting with a letter or digit. Default ``v0001``, ``v0002``, ...
+            (the next free number, safe with concurrent publishers). Names are
             never reused: publishing an existing name raises ``ValueError``.
         user_ids, item_ids : array, optional
             Raw id of each row; default ``0..n-1``.
         seen : csr_matrix of shape (n_users, n_items), optional
             Histories, stored so the service can filter seen items.
         params : dict, optional
-            JSON-serialisable extras (hyperparameters, offline metrics...).
+            JSON-serialisable extras (hyperparameters, offline metrics...);
+            numpy scalars and arrays are converted, NaN and infinity refused.
         index_kind : str or None
             ``kind`` passed to ``recsys_lab.retrieval.index.build_index`` for the
-            two stored item indexes (inner product and cosine); None skips them.
+            two stored item indexes (inner product and cosine); None skips
+            them (the service then builds exact ones when it loads the version).
         promote : bool
             Point ``CURRENT`` at the new version once it is in place.
 
@@ -208,25 +203,21 @@ class EmbeddingStore:
         -------
         str : the version's name.
         """
-        users, items = _check_factors(user_factors, "user_factors"), _check_factors(item_factors, "item_factors")
+        users, items = check_factors(user_factors, "user_factors"), check_factors(item_factors, "item_factors")
         if users.shape[1] != items.shape[1]:
             raise ValueError(f"user_factors has dimension {users.shape[1]} but item_factors {items.shape[1]}; they must match.")
         if not isinstance(model, str) or not model:
             raise ValueError(f"model={model!r} must be a non-empty string naming what produced the vectors.")
-        user_ids = _check_ids(user_ids, len(users), "user_ids")
-        item_ids = _check_ids(item_ids, len(items), "item_ids")
+        user_ids = check_ids(user_ids, len(users), "user_ids")
+        item_ids = check_ids(item_ids, len(items), "item_ids")
         if seen is not None:
             seen = sp.csr_matrix(seen)
             if seen.shape != (len(users), len(items)):
                 raise ValueError(f"seen has shape {seen.shape}; expected {(len(users), len(items))}.")
-        version = self._next_version() if version is None else version
-        if not isinstance(version, str) or not _VERSION_NAME.match(version):
-            raise ValueError(f"version={version!r} must be 1-64 letters, digits, '.', '_' or '-'.")
-        if (self.root / "versions" / version).exists():
-            raise ValueError(f"version {version!r} already exists; versions are immutable, pick a new name.")
+        if version is not None:
+            self._check_unused(check_version_name(version))
 
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
-        try:
+        with owned_folder(self.root, prefix=STAGING_PREFIX) as staging:
             arrays = {"user_factors.npy": users, "item_factors.npy": items,
                       "user_ids.npy": user_ids, "item_ids.npy": item_ids}
             for name, value in arrays.items():
@@ -236,45 +227,47 @@ class EmbeddingStore:
             if index_kind is not None:
                 from recsys_lab.retrieval.index import build_index
 
-                for metric, name in _INDEX_FILES.items():
+                for metric, name in INDEX_FILES.items():
                     build_index(items, kind=index_kind, metric=metric).save(staging / name)
-            files = {p.name: _sha256(p.read_bytes()) for p in sorted(staging.iterdir())}
-            meta = {
-                "model": model, "version": version,
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
-                "dimension": int(users.shape[1]), "n_users": len(users), "n_items": len(items),
-                "index_kind": index_kind, "files": files, "params": params or {},
-            }
-            (staging / "metadata.json").write_text(json.dumps(meta, indent=2, default=_jsonable))
+            files = {p.name: sha256(p.read_bytes()) for p in sorted(staging.iterdir())}
+            extras = params_to_json(params or {}, "params")
             for p in staging.iterdir():
-                _fsync(p)
-            # the one step that makes the version visible: an atomic rename
-            os.rename(staging, self.root / "versions" / version)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _fsync(self.root / "versions")
-        if promote:
-            self.promote(version)
-        return version
+                fsync(p)
+            with FileLock(self.root / ".publish.lock"):  # name, rename and promote: one writer at a time
+                name = self._next_version() if version is None else version
+                self._check_unused(name)
+                meta = {
+                    "model": model, "version": name,
+                    "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+                    "dimension": int(users.shape[1]), "n_users": len(users), "n_items": len(items),
+                    "index_kind": index_kind, "files": files, "params": extras,
+                }
+                (staging / "metadata.json").write_text(json.dumps(meta, indent=2, allow_nan=False))
+                fsync(staging / "metadata.json")
+                fsync(staging)
+                try:  # the one step that makes the version visible: an atomic rename
+                    os.rename(staging, self.root / "versions" / name)
+                except OSError as error:
+                    if is_name_taken(error):  # a writer that does not take the lock got there first
+                        raise ValueError(f"version {name!r} already exists; versions are immutable, "
+                                         f"pick a new name.") from error
+                    raise
+                fsync(self.root / "versions")
+                if promote:
+                    self.promote(name)
+        return name
 
     def promote(self, version: str) -> None:
         """Make ``version`` the serving one (also the way to roll back)."""
-        self._metadata(version)  # raises KeyError if it is not a complete version
-        pointer = self.root / f".CURRENT-{os.getpid()}-{id(self)}"
-        pointer.write_text(version)
-        _fsync(pointer)
-        os.replace(pointer, self.root / "CURRENT")
+        self._metadata(version)  # raises KeyError (or BrokenVersionError) if it is not a good version
+        write_atomic(self.root / "CURRENT", version.encode())
 
     def clean_staging(self) -> int:
-        """Delete staging folders left by crashed publishes; returns how many.
+        """Delete staging folders left by publishes whose process died; returns how many.
 
-        Only call it when no publish is running.
+        Safe at any time: folders of publishes still running are kept.
         """
-        leftovers = list(self.root.glob(".staging-*"))
-        for p in leftovers:
-            shutil.rmtree(p, ignore_errors=True)
-        return len(leftovers)
+        return clean_stale_folders(self.root, prefix=STAGING_PREFIX)
 
     # -------------------------------------------------------------- helpers
     def _resolve(self, version):
@@ -284,65 +277,32 @@ class EmbeddingStore:
         return name
 
     def _metadata(self, name: str) -> dict:
-        if not isinstance(name, str) or not _VERSION_NAME.match(name):
-            raise KeyError(f"version {name!r} is not a valid version name.")
-        file = self.root / "versions" / str(name) / "metadata.json"
+        check_version_name(name, error=KeyError)
         try:
-            return json.loads(file.read_text())
+            return read_metadata(self.root / "versions" / name)
         except FileNotFoundError:
             raise KeyError(f"version {name!r} is not in the store; it has {self._names()}.") from None
 
+    def _scan(self) -> tuple[dict[str, dict], dict[str, str]]:
+        """Metadata of every complete version folder, and the reason each broken one fails."""
+        readable, broken = {}, {}
+        for folder in (self.root / "versions").iterdir():
+            if not (folder / "metadata.json").is_file():
+                continue  # a half-copied folder that never had metadata: not a version
+            try:
+                readable[folder.name] = self._metadata(folder.name)
+            except (KeyError, BrokenVersionError) as error:
+                broken[folder.name] = error.args[0]
+        return readable, broken
+
     def _names(self):
         return sorted(p.name for p in (self.root / "versions").iterdir())
+
+    def _check_unused(self, name: str) -> None:
+        if (self.root / "versions" / name).exists():
+            raise ValueError(f"version {name!r} already exists; versions are immutable, pick a new name.")
 
     def _next_version(self) -> str:
         numbers = [int(n[1:]) for n in self._names() if re.fullmatch(r"v\d+", n)]
         return f"v{max(numbers, default=0) + 1:04d}"
 
-
-def _check_factors(value, name) -> np.ndarray:
-    value = np.asarray(value)
-    if value.ndim != 2 or 0 in value.shape:
-        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {value.shape}.")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or infinite values; refusing to publish them.")
-    return np.ascontiguousarray(value, dtype=np.float32)
-
-
-def _check_ids(ids, n, name) -> np.ndarray:
-    ids = np.arange(n) if ids is None else np.asarray(ids)
-    if ids.shape != (n,):
-        raise ValueError(f"{name} has shape {ids.shape}; expected ({n},), one raw id per row.")
-    if ids.dtype == object:
-        ids = ids.astype(str)
-    if len(np.unique(ids)) != n:
-        raise ValueError(f"{name} holds duplicate ids; each row needs its own.")
-    return ids
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_verified(folder: Path, name: str, expected: str) -> bytes:
-    data = (folder / name).read_bytes()
-    if _sha256(data) != expected:
-        raise ChecksumError(f"{folder / name} does not match its recorded sha256 {expected[:12]}...: "
-                            f"the file is corrupt or was changed after publishing.")
-    return data
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"params holds a value of type {type(value).__name__}, which cannot be written as JSON.")
