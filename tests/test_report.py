@@ -57,7 +57,8 @@ def test_junit_report_is_summed_per_chapter(tmp_path):
 
 def test_render_readme_fills_the_chapter_map_and_needs_markers():
     readme = "| 00 | [Data](x) | tour | - |\n<!-- results:start -->\nold\n<!-- results:end -->\n"
-    row = {"model": "M", "chapter": "00", "implementation": "x", "users": 1, "fit seconds": 0.0}
+    row = {"model": "M", "chapter": "00", "implementation": "x", "users": 1, "fit seconds": 0.0,
+           "coverage@10": 0.5, "popularity@10": 10.0}
     for metric in ("HR@10", "NDCG@10", "MRR"):
         row.update({metric: 0.0, f"{metric} low": 0.0, f"{metric} high": 0.0})
     times = pd.DataFrame({"part": ["unit tests", "00_data", "pytest total"], "seconds": [1.0, 42.0, 45.0]})
