@@ -1,5 +1,7 @@
 """Explicit ALS: mean normalization on the tiny table, the closed-form step, objective, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -29,9 +31,15 @@ def ratings():
 
 
 def test_zero_ratings_are_kept(tiny):
+    """A stored 0 is a rating of 0 stars: the model keeps it (no warning), so the item means count it."""
     table, csr = tiny
     assert csr.nnz == int(table.notna().to_numpy().sum())
     assert csr.shape == (5, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = ExplicitALS(2, iterations=2, random_state=0).fit(csr, show_progress=False)
+    np.testing.assert_allclose(model.item_means_, table.mean().to_numpy())
+    assert model.rating_range_ == (0.0, 5.0)
 
 
 def test_new_user_gets_item_means_with_normalization(tiny):
@@ -56,6 +64,53 @@ def test_user_means(ratings):
     expected = np.asarray(ratings.sum(1)).ravel() / np.maximum(counts, 1)
     np.testing.assert_allclose(model.user_means_[counts > 0], expected[counts > 0])
     np.testing.assert_array_equal(model.item_means_, 0.0)
+
+
+def test_both_means_are_item_means_plus_user_offsets(ratings):
+    model = ExplicitALS(3, normalize="both", iterations=2, random_state=0).fit(ratings, show_progress=False)
+    dense = ratings.toarray()
+    observed = np.zeros_like(dense, dtype=bool)
+    observed[ratings.nonzero()] = True
+    item_means = np.array([dense[observed[:, i], i].mean() if observed[:, i].any() else dense[observed].mean()
+                           for i in range(dense.shape[1])])
+    offsets = np.array([(dense[u, observed[u]] - item_means[observed[u]]).mean() if observed[u].any() else 0.0
+                        for u in range(dense.shape[0])])
+    np.testing.assert_allclose(model.item_means_, item_means)
+    np.testing.assert_allclose(model.user_means_, offsets)
+
+
+def without_user_and_item(ratings, user, item):
+    """``ratings`` with one user's row and one item's column emptied (a cold user and a cold item)."""
+    coo = ratings.tocoo()
+    keep = (coo.row != user) & (coo.col != item)
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=ratings.shape)
+
+
+@pytest.mark.parametrize("normalize", ["item", "user", "both"])
+def test_cold_user_and_cold_item_get_the_baseline(ratings, normalize):
+    """With any normalization, a user or item without training ratings is predicted its baseline, never the floor."""
+    cold = without_user_and_item(ratings, user=3, item=7)
+    model = ExplicitALS(3, regularization=0.1, iterations=4, normalize=normalize, random_state=0).fit(cold, show_progress=False)
+    global_mean = cold.data.mean()
+    np.testing.assert_array_equal(model.user_factors[3], 0.0)
+    np.testing.assert_array_equal(model.item_factors[7], 0.0)
+    users, items = np.arange(50), np.full(50, 7)
+    cold_item = model.predict(users, items)
+    np.testing.assert_allclose(cold_item, np.clip(model.user_means_ + model.item_means_[7], 1, 5))
+    if normalize != "user":
+        np.testing.assert_allclose(model.item_means_[7], global_mean)      # the item's baseline is the global mean
+    cold_user = model.predict(np.full(30, 3), np.arange(30))
+    np.testing.assert_allclose(cold_user, np.clip(model.user_means_[3] + model.item_means_, 1, 5))
+    if normalize == "both":
+        np.testing.assert_allclose(cold_user, model.item_means_)            # a new user gets the item means
+    assert cold_item.min() > 1.0 and cold_user.min() > 1.0
+
+
+def test_cold_item_gets_the_lowest_rating_without_normalization(ratings):
+    """The failure normalization prevents: without a baseline a film nobody rated is predicted 0, clipped to 1."""
+    cold = without_user_and_item(ratings, user=3, item=7)
+    model = ExplicitALS(3, iterations=4, normalize="none", random_state=0).fit(cold, show_progress=False)
+    np.testing.assert_allclose(model.predict(np.arange(50), np.full(50, 7)), 1.0)
 
 
 def test_shapes_determinism_and_objective(ratings):
@@ -118,6 +173,10 @@ def test_bad_input(ratings):
         ExplicitALS(2).fit(sp.csr_matrix((3, 3)), show_progress=False)
     with pytest.raises(ValueError, match="negative"):
         ExplicitALS(2).fit(sp.csr_matrix(np.array([[-1.0, 2.0]])), show_progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        ExplicitALS(2).fit(sp.csr_matrix(np.array([[np.nan, 2.0]])), show_progress=False)
+    with pytest.raises(TypeError, match="ndarray"):
+        ExplicitALS(2).fit(np.ones((3, 3)), show_progress=False)
     model = ExplicitALS(2, iterations=1, random_state=0).fit(ratings, show_progress=False)
     with pytest.raises(ValueError, match="pair up"):
         model.predict([0, 1], [0])

@@ -2,7 +2,7 @@
 
 Ratings are known only where a user rated an item. Explicit ALS fits
 ``r_ui ~ m + x_u . y_i`` on those entries alone, where ``m`` is a baseline
-(the item's mean rating, or the user's). Fixing the item vectors makes each
+(the item's mean rating, the user's, or both). Fixing the item vectors makes each
 user's problem a small ridge regression with a closed form,
 
 .. math::
@@ -16,7 +16,11 @@ Why the mean? A user with no ratings has nothing to regress on, so the
 ridge solution is ``x_u = 0``. Without normalization every prediction for
 them is then 0 (meaningless on a 1-5 scale); with item means subtracted
 first and added back, the same zero vector predicts each item's mean rating,
-the sensible guess for someone we know nothing about.
+the sensible guess for someone we know nothing about. The same holds for an
+item nobody rated: its vector is 0 and its prediction is the baseline.
+``normalize="both"`` subtracts the item's mean and then the user's mean
+offset from those item means, a biases baseline ``m_ui = mu_i + b_u`` (Koren
+2010, without his shrinkage), so both sides of the matrix get a sensible one.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ __all__ = ["ExplicitALS", "weighted_ridge_solve"]
 
 logger = logging.getLogger("recsys_lab")
 
-NORMALIZATIONS = ("item", "user", "none")
+NORMALIZATIONS = ("item", "user", "both", "none")
 _OUTER_BUDGET = 2**23  # floats in one block of item outer products
 
 
@@ -108,9 +112,14 @@ class ExplicitALS(FactorRecommender):
         lambda; each row's penalty is ``lambda * max(n_u, 1)`` (ALS-WR).
     iterations : int
         Alternating sweeps (users, then items).
-    normalize : {"item", "user", "none"}
-        Which mean to subtract before factorizing and add back after.
-        An item (user) with no ratings falls back to the global mean.
+    normalize : {"item", "user", "both", "none"}
+        Which baseline to subtract before factorizing and add back after:
+        the item's mean rating, the user's, or both (the item's mean plus
+        the user's mean offset from it). An item (user) with no ratings
+        gets the global mean as its mean and an offset of 0, so with any
+        normalization a user or item without training ratings is predicted
+        its baseline. ``"none"`` predicts 0 for them (clipped to the lowest
+        rating by :meth:`predict`): it is there to show why the mean matters.
     random_state : None, int or numpy.random.Generator
         Seeds the initial item vectors, normal with scale 0.1.
 
@@ -119,7 +128,9 @@ class ExplicitALS(FactorRecommender):
     user_factors : ndarray of shape (n_users, factors)
     item_factors : ndarray of shape (n_items, factors)
     user_means_, item_means_ : ndarray of shape (n_users,), (n_items,)
-        The baseline added back (zeros for the side not normalized).
+        The baseline added back, ``user_means_[u] + item_means_[i]`` (zeros
+        for the side not normalized; with ``"both"``, ``user_means_`` holds
+        each user's offset from the item means).
     objective_history_ : list of float
         The ALS-WR objective after each sweep (it never increases).
 
@@ -128,6 +139,8 @@ class ExplicitALS(FactorRecommender):
     Zhou, Wilkinson, Schreiber & Pan (2008). Large-scale parallel collaborative
     filtering for the Netflix prize. AAIM. Koren, Bell & Volinsky (2009).
     Matrix factorization techniques for recommender systems. IEEE Computer.
+    Koren (2010). Factor in the neighbors: scalable and accurate
+    collaborative filtering. ACM TKDD (the biases baseline).
 
     Examples
     --------
@@ -147,9 +160,7 @@ class ExplicitALS(FactorRecommender):
     def fit(self, ratings, *, show_progress: bool = True) -> "ExplicitALS":
         """Fit on ``ratings``: a CSR (n_users, n_items) whose *stored* entries are
         the observed ratings (explicit zeros count), or an ``Interactions``."""
-        if isinstance(ratings, Interactions):
-            ratings = ratings.to_csr("rating")
-        ratings = check_user_items(ratings)
+        ratings = _check_ratings(ratings)
         factors = check_positive_int(self.factors, "factors")
         regularization = check_nonnegative_float(self.regularization, "regularization", strictly_positive=True)
         iterations = check_positive_int(self.iterations, "iterations")
@@ -200,17 +211,48 @@ class ExplicitALS(FactorRecommender):
                 + self.user_means_[userids, None] + self.item_means_[None, :])
 
 
+def _check_ratings(ratings) -> sp.csr_matrix:
+    """``ratings`` as a float64 CSR matrix, checked like ``check_user_items`` but keeping stored zeros.
+
+    For implicit feedback a stored 0 is no interaction (``check_user_items``
+    drops it); here every stored entry is an observed rating, and 0 stars is
+    a rating (the tiny table's scale is 0-5).
+    """
+    if isinstance(ratings, Interactions):
+        ratings = ratings.to_csr("rating")
+    if not sp.issparse(ratings):
+        return check_user_items(ratings)                     # raises the TypeError that names what was passed
+    stand_in = ratings.copy()                                # same pattern, zeros replaced, for the shared checks
+    stand_in.data = np.where(stand_in.data == 0, 1.0, stand_in.data)
+    check_user_items(stand_in)
+    return sp.csr_matrix(ratings, dtype=np.float64)
+
+
 def _means(ratings: sp.csr_matrix, normalize: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user and per-item baselines; the side not normalized gets zeros."""
-    user_means, item_means = np.zeros(ratings.shape[0]), np.zeros(ratings.shape[1])
+    """Per-user and per-item baselines; the side not normalized gets zeros.
+
+    A row or column without ratings gets the global mean (``"item"``,
+    ``"user"``) or, for the user offset of ``"both"``, zero.
+    """
+    n_users, n_items = ratings.shape
     if normalize == "none":
-        return user_means, item_means
+        return np.zeros(n_users), np.zeros(n_items)
     global_mean = float(ratings.data.mean())
-    axis_matrix = ratings if normalize == "user" else ratings.T.tocsr()
-    sums = np.asarray(axis_matrix.astype(np.float64).sum(axis=1)).ravel()
-    counts = np.diff(axis_matrix.indptr)
-    means = np.where(counts > 0, sums / np.maximum(counts, 1), global_mean)
-    return (means, item_means) if normalize == "user" else (user_means, means)
+    if normalize == "user":
+        return _row_means(ratings, fallback=global_mean), np.zeros(n_items)
+    item_means = _row_means(ratings.T.tocsr(), fallback=global_mean)
+    if normalize == "item":
+        return np.zeros(n_users), item_means
+    offsets = ratings.astype(np.float64)                                      # (n_users, n_items)
+    offsets.data = offsets.data - item_means[offsets.indices]
+    return _row_means(offsets, fallback=0.0), item_means
+
+
+def _row_means(matrix: sp.csr_matrix, *, fallback: float) -> np.ndarray:
+    """Mean of the stored entries of each row; ``fallback`` for an empty row."""
+    sums = np.asarray(matrix.astype(np.float64).sum(axis=1)).ravel()
+    counts = np.diff(matrix.indptr)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
 
 
 def _ones_like(matrix: sp.csr_matrix) -> sp.csr_matrix:
