@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_lab.models.mf import BiasedMF
+from recsys_lab.models.mf import BiasedMF, add_rows
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,19 @@ def test_divergence_raises_even_when_the_factors_stay_finite(ratings, epochs):
 def test_large_initial_vectors_are_not_mistaken_for_divergence(ratings):
     model = BiasedMF(16, init_std=1.0, lr=0.005, epochs=3, random_state=0).fit(ratings, show_progress=False)
     assert np.isfinite(model.train_rmse_history_).all()
+
+
+def test_add_rows_matches_np_add_at_with_repeated_rows():
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((7, 3))
+    rows = np.array([0, 3, 3, 6, 0, 3])
+    updates = rng.standard_normal((6, 3))
+    expected = target.copy()
+    np.add.at(expected, rows, updates)
+    add_rows(target, rows, updates)
+    np.testing.assert_allclose(target, expected, rtol=1e-12)
+
+
+def test_add_rows_refuses_a_target_it_would_copy():
+    with pytest.raises(ValueError, match="C-contiguous"):
+        add_rows(np.zeros((4, 6))[:, ::2], np.array([0, 1]), np.ones((2, 3)))

@@ -45,6 +45,20 @@ __all__ = ["BiasedMF"]
 logger = logging.getLogger("recsys_lab")
 
 
+def add_rows(target: np.ndarray, rows: np.ndarray, updates: np.ndarray) -> None:
+    """``target[rows] += updates`` in place, where a row listed twice gets both updates.
+
+    The same as ``np.add.at(target, rows, updates)`` on a 2-D array, but done on
+    the flat view with one index per element: numpy's fast 1-D path, about five
+    times faster for the (batch, k) updates of SGD.
+    """
+    if not target.flags.c_contiguous:   # reshape would copy, and the updates would be lost
+        raise ValueError("add_rows needs a C-contiguous target; pass np.ascontiguousarray(target).")
+    width = target.shape[1]
+    flat_index = (rows[:, None] * width + np.arange(width)).ravel()
+    np.add.at(target.reshape(-1), flat_index, updates.ravel())
+
+
 class BiasedMF(FactorRecommender):
     """Biased matrix factorization for rating prediction (the "SVD" of the Netflix prize).
 
@@ -154,8 +168,8 @@ class BiasedMF(FactorRecommender):
                 squared_error += error @ error
                 np.add.at(self.user_bias_, u, lr * (error - bias_reg * self.user_bias_[u]))
                 np.add.at(self.item_bias_, i, lr * (error - bias_reg * self.item_bias_[i]))
-                np.add.at(P, u, lr * (error[:, None] * qi - reg * pu))
-                np.add.at(Q, i, lr * (error[:, None] * pu - reg * qi))
+                add_rows(P, u, lr * (error[:, None] * qi - reg * pu))
+                add_rows(Q, i, lr * (error[:, None] * pu - reg * qi))
             self.train_rmse_history_.append(float(np.sqrt(squared_error / len(values))))
             if not self.train_rmse_history_[-1] <= divergence_limit:  # also catches inf and NaN
                 raise FloatingPointError(
