@@ -77,6 +77,18 @@ def _implicit_als(ml):
     return ImplicitLibrary("als", **{**params, "alpha": 1.0 + params["alpha"]}, random_state=0)
 
 
+def _spark_als(ml):
+    from recsys_lab.scale.spark import SparkALS, spark_regularization
+
+    # Spark scales the penalty by each user's count (ALS-WR): chapter 14 maps lambda to the average
+    # user of the events the model is fitted on; fitting with no Spark session running starts a local
+    # one (JVM included, so its start-up counts in the fit time) and stops it afterwards
+    params = chosen("ials")
+    fitted_on = leave_last_out(ml.interactions).history("test").user_items
+    return SparkALS(params["factors"], regularization=spark_regularization(params["regularization"], fitted_on),
+                    alpha=params["alpha"], iterations=params["iterations"], random_state=0)
+
+
 def _implicit_bpr(ml):
     from recsys_lab.models.reference import ImplicitLibrary
 
@@ -158,6 +170,7 @@ ENTRIES = [
     BenchmarkEntry("LightGCN", "12", "recsys_lab", _lightgcn),
     BenchmarkEntry("EASE", "12", "recsys_lab", _ease),
     BenchmarkEntry("Mult-VAE", "12", "recsys_lab", _multvae),
+    BenchmarkEntry("iALS", "14", "pyspark", _spark_als),
 ]
 
 
