@@ -46,7 +46,8 @@ def main(argv=None) -> None:
         model.config = dataclasses.replace(model.config, device=device)
         extra = entry.fit_kwargs(movielens) if entry.fit_kwargs else {}
         started = time.perf_counter()
-        model.fit(split.train if model.needs_order else split.train.user_items, show_progress=False, **extra)
+        history = split.history("test")          # the shared protocol: refit on train + validation, then test
+        model.fit(history if model.needs_order else history.user_items, show_progress=False, **extra)
         seconds = time.perf_counter() - started
         row = evaluate(model, split, "test", name=entry.name)
         rows.append({"model": entry.name, "fit seconds": round(seconds, 1),
