@@ -35,7 +35,7 @@ def test_results_markdown_formats_intervals_and_times():
     text = results_markdown(pd.DataFrame([row]), times)
     assert "| M | 03 | recsys_lab | 0.1000 [0.0900, 0.1100] | 0.0500 [0.0400, 0.0600] |" in text
     assert "| 0.123 | 202 | 1.3 |" in text
-    assert "took 2.1 minutes" in text and "unit tests 30 s, the 1 chapters 1.5 min" in text
+    assert "took 2.1 minutes" in text and "the unit tests took 30 s and the 1 chapters 1.5 min" in text
 
 
 def test_junit_report_is_summed_per_chapter(tmp_path):

@@ -50,8 +50,9 @@ def results_markdown(results: pd.DataFrame, chapter_times: pd.DataFrame | None =
     if chapter_times is not None:
         seconds = chapter_times.set_index("part")["seconds"]
         chapters = seconds.drop(["unit tests", "pytest total"], errors="ignore")
-        lines += ["", f"The test command's pytest run took {seconds['pytest total'] / 60:.1f} minutes on the same machine: "
-                      f"unit tests {seconds['unit tests']:.0f} s, the {len(chapters)} chapters {chapters.sum() / 60:.1f} min "
+        lines += ["", f"The test command's pytest run took {seconds['pytest total'] / 60:.1f} minutes on the same machine, "
+                      f"in two worker processes; added up over both, the unit tests took {seconds['unit tests']:.0f} s and "
+                      f"the {len(chapters)} chapters {chapters.sum() / 60:.1f} min "
                       f"(`make timings`; per chapter in the chapter map)."]
     return "\n".join(lines)
 
