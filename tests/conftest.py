@@ -38,3 +38,13 @@ def random_user_items():
     dense = (rng.random((30, 40)) < 0.2).astype(np.float32)
     dense[np.arange(30), rng.integers(40, size=30)] = 1.0  # every user has an item
     return sp.csr_matrix(dense)
+
+
+@pytest.fixture(scope="module")
+def faiss_one_thread():
+    """Small indexes build and search fastest (and reproducibly) on one thread; restored afterwards."""
+    faiss = pytest.importorskip("faiss")
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

@@ -17,13 +17,7 @@ from recsys_lab.retrieval.measure import measure_search, recall_at_k  # noqa: E4
 from recsys_lab.retrieval.mips import mips_to_l2  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small indexes build and search fastest (and reproducibly) on one thread."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("faiss_one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

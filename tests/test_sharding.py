@@ -15,12 +15,7 @@ from recsys_lab.retrieval.index import build_index  # noqa: E402
 from recsys_lab.scale.sharding import ShardedIndex, build_sharded_index, merge_top_k, shard_bounds  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("faiss_one_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
