@@ -75,8 +75,26 @@ def test_on_epoch_end_records_a_metric():
     assert len(model.history_.metric) == 3
 
 
+def test_sampled_negatives_are_never_training_positives(monkeypatch):
+    import recsys_lab.models.lightgcn as lightgcn
+
+    X = binary(20, 12, 0.5, 2)                          # dense rows: a uniform draw hits a positive half the time
+    seen = []
+
+    def recording_loss(module, users, positives, negatives, l2):
+        seen.append((users.numpy(), negatives.numpy()))
+        return lightgcn_loss(module, users, positives, negatives, l2)
+
+    lightgcn_loss = lightgcn.bpr_loss
+    monkeypatch.setattr(lightgcn, "bpr_loss", recording_loss)
+    LightGCN(LightGCNConfig(factors=4, epochs=2, batch_size=32), random_state=0).fit(X, show_progress=False)
+    users, negatives = map(np.concatenate, zip(*seen))
+    assert len(users) == 2 * X.nnz and not np.asarray(X[users, negatives]).any()
+
+
 @pytest.mark.parametrize("kwargs, match", [({"n_layers": -1}, "n_layers=-1"), ({"lr": 0.0}, "lr=0.0"),
-                                           ({"factors": 0}, "factors=0"), ({"l2": -1.0}, "l2=-1.0")])
+                                           ({"factors": 0}, "factors=0"), ({"l2": -1.0}, "l2=-1.0"),
+                                           ({"patience": 0}, "patience=0")])
 def test_config_errors_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LightGCNConfig(**kwargs)

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from recsys_lab.models.multvae import MultVAE, MultVAEConfig  # noqa: E402
 
 # these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
-SMALL = dict(hidden=16, latent=4, epochs=5, batch_size=16, anneal_steps=10, device="cpu")
+SMALL = dict(hidden=16, latent=4, epochs=5, batch_size=16, anneal_epochs=2, device="cpu")
 
 def binary(n_users, n_items, density, seed):
     """A random 0/1 user x item CSR matrix."""
@@ -41,7 +41,8 @@ def test_training_lowers_the_loss_and_scores_new_users():
 
 
 @pytest.mark.parametrize("kwargs, match", [({"dropout": 1.0}, "dropout=1.0"), ({"latent": 0}, "latent=0"),
-                                           ({"beta_max": -0.1}, "beta_max=-0.1"), ({"lr": 0.0}, "lr=0.0")])
+                                           ({"beta_max": -0.1}, "beta_max=-0.1"), ({"lr": 0.0}, "lr=0.0"),
+                                           ({"patience": 0}, "patience=0"), ({"anneal_epochs": 0}, "anneal_epochs=0")])
 def test_config_errors_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MultVAEConfig(**kwargs)

@@ -58,6 +58,20 @@ def test_a_model_must_be_refit_on_the_test_history(ml_split):
         evaluate(refitted, ml_split, "valid")                 # the validation target is in its training data
 
 
+def test_refit_trains_the_epochs_that_early_stopping_chose(ml_split):
+    pytest.importorskip("torch")
+    from recsys_lab.models.multvae import MultVAE, MultVAEConfig
+
+    config = MultVAEConfig(hidden=16, latent=4, epochs=6, patience=2, batch_size=256, device="cpu")
+    scripted = iter([0.1, 0.3, 0.2, 0.2, 0.9, 0.9])                 # best after epoch 2, then two without a gain
+    model = MultVAE(config, random_state=0).fit(ml_split.train.user_items, show_progress=False,
+                                                 on_epoch_end=lambda m: next(scripted))
+    assert model.history_.best_epoch == 2 and len(model.history_.loss) == 4
+    refitted = refit(model, ml_split)
+    assert refitted.cfg.epochs == 2 and len(refitted.history_.loss) == 2 and refitted.history_.best_epoch is None
+    assert model.cfg.epochs == 6                                     # the tuned model's settings are untouched
+
+
 def test_evaluate_reports_coverage_and_popularity(ml_split):
     row = evaluate(Popularity().fit(ml_split.train.user_items), ml_split, "valid")
     assert 10 / 1682 <= row["coverage@10"].item() < 0.1       # popularity shows few distinct items

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 from recsys_lab.features.crosses import Features, encode, encode_multi
-from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig, sample_negatives
+from recsys_lab.models.wide_deep import WideDeep, WideDeepConfig
 
 # these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
 TINY = dict(embedding_dim=4, hidden=(8,), epochs=2, batch_size=64, negatives=2, device="cpu")
@@ -23,13 +22,6 @@ def fit(data, **kw):
     ui, users, items = data
     cfg = WideDeepConfig(**{**TINY, "crosses": (("gender", "genres"),), **kw})
     return WideDeep(cfg, random_state=0).fit(ui, user_features=users, item_features=items, show_progress=False)
-
-
-def test_sample_negatives_never_returns_an_observed_item(random_user_items):
-    users = np.repeat(np.arange(30), 3)
-    neg = sample_negatives(users, random_user_items, 4, np.random.default_rng(0))
-    assert neg.shape == (90, 4)
-    assert not np.asarray(random_user_items[np.repeat(users, 4), neg.ravel()]).any()
 
 
 @pytest.mark.parametrize("parts", ["wide", "deep", "wide_deep"])
@@ -81,9 +73,3 @@ def test_bad_input_raises_clear_errors(data):
     model = fit(data)
     with pytest.raises(ValueError, match="item indices must lie in 0..39"):
         model.predict_proba([0], [40])
-
-
-def test_sample_negatives_refuses_a_user_with_every_item():
-    full = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match="user 0 has every item"):
-        sample_negatives(np.array([0]), full, 1, np.random.default_rng(0))

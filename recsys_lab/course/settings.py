@@ -9,7 +9,7 @@ beside this module (a tuner writes them there), each with the chapter that
 chose it and how.
 
 >>> chosen("ials")
-{'factors': 64, 'regularization': 10.0, 'alpha': 2.0, 'iterations': 15}
+{'factors': 32, 'regularization': 10.0, 'alpha': 1.0, 'iterations': 15}
 """
 
 from __future__ import annotations

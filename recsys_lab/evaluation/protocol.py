@@ -12,7 +12,9 @@ The protocol in four rules, the same for every chapter and the results table:
 2. :func:`refit` the chosen model on ``split.history("test")`` (train plus
    the validation events) and only then score the test targets, so every
    model sees the same events for the same target; the evaluator refuses a
-   model fitted on other events than the ones it is scored with;
+   model fitted on other events than the ones it is scored with; a model
+   stopped early on the validation targets is refitted for the epochs it
+   chose;
 3. a tie with the target counts against it (:func:`target_ranks`);
 4. "A beats B" only where a paired bootstrap interval of the difference
    excludes zero (:func:`~recsys_lab.evaluation.paired_bootstrap_ci`).
@@ -20,6 +22,7 @@ The protocol in four rules, the same for every chapter and the results table:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -46,10 +49,15 @@ def refit(model, split: LeaveLastOutSplit, on: str = "test", *, show_progress: b
     each user's validation event, exactly the events every other model sees
     for the same target.
 
+    A model trained with early stopping (its ``history_.best_epoch`` is
+    set) chose its number of epochs on the validation targets; the refit
+    trains exactly that many, since no validation target is left to stop on.
+
     Parameters
     ----------
     model : Recommender
-        Fitted or not; only its ``get_params()`` are used.
+        Fitted or not; its ``get_params()`` are used, and its
+        ``history_.best_epoch`` where it stopped early.
     split : LeaveLastOutSplit
     on : {"test", "valid"}
     **fit_kwargs
@@ -61,7 +69,11 @@ def refit(model, split: LeaveLastOutSplit, on: str = "test", *, show_progress: b
     >>> evaluate(refit(tuned, split), split, "test")
     """
     _check_split(split)
-    fresh = type(model)(**model.get_params())
+    params = model.get_params()
+    best_epoch = getattr(getattr(model, "history_", None), "best_epoch", None)
+    if best_epoch is not None:
+        params["config"] = dataclasses.replace(model.cfg, epochs=best_epoch)
+    fresh = type(model)(**params)
     history = split.history(on)
     data = history if getattr(fresh, "needs_order", False) else history.user_items
     return fresh.fit(data, show_progress=show_progress, **fit_kwargs)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recsys_lab.models.base import FactorRecommender
+from recsys_lab.models.negatives import sample_negatives
 from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_factors_finite, check_nonnegative_float, check_positive_int, check_user_items
 
@@ -51,7 +52,8 @@ class LightGCNConfig:
 
     factors: int = 64          # embedding dimension d of every node
     n_layers: int = 3          # propagation steps L; 0 is plain BPR matrix factorization
-    epochs: int = 30           # passes over all training interactions
+    epochs: int = 30           # passes over all training interactions (a cap with early stopping)
+    patience: int | None = None  # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 4096     # (user, positive, negative) triples per step
     lr: float = 1e-2           # Adam learning rate
     l2: float = 1e-4           # L2 on the layer-0 embeddings of each batch, as in the paper
@@ -63,6 +65,8 @@ class LightGCNConfig:
         check_positive_int(self.n_layers, "n_layers", minimum=0)
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.l2, "l2")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
 
 
 def normalized_adjacency(user_items: sp.csr_matrix) -> sp.csr_matrix:
@@ -193,6 +197,9 @@ class LightGCN(FactorRecommender):
 
         ``on_epoch_end(model)`` may return a validation metric to record in
         ``history_.metric`` (the factors are refreshed before each call).
+        With ``config.patience`` set, training then stops once that metric
+        has not improved for ``patience`` epochs and keeps the best epoch
+        (``config.epochs`` is the cap).
         """
         user_items = check_user_items(user_items)
         cfg = self.cfg
@@ -210,19 +217,18 @@ class LightGCN(FactorRecommender):
             order = rng.permutation(len(edge_users))
             for start in range(0, len(order), cfg.batch_size):
                 rows = order[start : start + cfg.batch_size]
-                # uniform negatives; a rare accidental positive is harmless noise (as in the paper's code)
-                yield edge_users[rows], edge_items[rows], rng.integers(n_items, size=len(rows))
+                users = edge_users[rows]
+                yield users, edge_items[rows], sample_negatives(users, user_items, 1, rng).ravel()
 
         def epoch_end(epoch):
-            if on_epoch_end is None:
-                return None
             self._export()
             return on_epoch_end(self)
 
         self.history_: TrainingHistory = train(
             self.module_, batches, lambda m, u, i, j: bpr_loss(m, u, i, j, cfg.l2), epochs=cfg.epochs,
-            lr=cfg.lr, rng=rng, device=device, show_progress=show_progress, on_epoch_end=epoch_end,
-            desc="LightGCN",
+            lr=cfg.lr, rng=rng, device=device, show_progress=show_progress,
+            on_epoch_end=None if on_epoch_end is None else epoch_end,
+            patience=None if on_epoch_end is None else cfg.patience, desc="LightGCN",
         )
         self._export()
         check_factors_finite("LightGCN", user_factors=self.user_factors, item_factors=self.item_factors)

@@ -53,21 +53,24 @@ class MultVAEConfig:
     dropout: float = 0.5         # input dropout: the denoising corruption
     variational: bool = True     # False: Mult-DAE (deterministic code, no KL term)
     beta_max: float = 0.2        # the KL weight stops growing here
-    anneal_steps: int = 2000     # optimiser steps to grow beta from 0 to beta_max
-    epochs: int = 60             # passes over the users
+    anneal_epochs: int = 20      # beta grows linearly from 0 to beta_max over this many epochs
+    epochs: int = 100            # passes over the users (a cap with early stopping)
+    patience: int | None = None  # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 128        # user rows per step
     lr: float = 1e-3             # Adam learning rate
     weight_decay: float = 0.0    # L2 on every parameter
     device: str | None = None    # None: cuda when present, else the CPU
 
     def __post_init__(self):
-        for name in ("hidden", "latent", "anneal_steps", "epochs", "batch_size"):
+        for name in ("hidden", "latent", "anneal_epochs", "epochs", "batch_size"):
             check_positive_int(getattr(self, name), name)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
         check_nonnegative_float(self.beta_max, "beta_max")
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.weight_decay, "weight_decay")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
 
 
 class MultVAEModule(nn.Module):
@@ -141,6 +144,9 @@ class MultVAE(Recommender):
         """Train on the rows of ``user_items`` (CSR (n_users, n_items), binarised).
 
         ``on_epoch_end(model)`` may return a validation metric to record.
+        With ``config.patience`` set, training then stops once that metric
+        has not improved for ``patience`` epochs and keeps the best epoch
+        (``config.epochs`` is the cap).
         """
         user_items = check_user_items(user_items)
         cfg = self.cfg
@@ -153,6 +159,7 @@ class MultVAE(Recommender):
         device = pick_device(cfg.device)
         self.module_ = MultVAEModule(self.n_items, cfg)
         step = [0]
+        anneal_steps = cfg.anneal_epochs * -(-rows.shape[0] // cfg.batch_size)   # epochs x steps per epoch
 
         def batches(rng):
             order = rng.permutation(rows.shape[0])
@@ -164,20 +171,20 @@ class MultVAE(Recommender):
             nll = -(F.log_softmax(logits, dim=1) * x).sum(dim=1).mean()           # multinomial likelihood
             if not cfg.variational:
                 return nll
-            beta = min(cfg.beta_max, cfg.beta_max * step[0] / cfg.anneal_steps)
+            beta = min(cfg.beta_max, cfg.beta_max * step[0] / anneal_steps)
             step[0] += module.training
             kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean()
             return nll + beta * kl
 
         def epoch_end(epoch):
-            if on_epoch_end is None:
-                return None
             self._export()
             return on_epoch_end(self)
 
         self.history_: TrainingHistory = train(
             self.module_, batches, loss_fn, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            rng=rng, device=device, show_progress=show_progress, on_epoch_end=epoch_end,
+            rng=rng, device=device, show_progress=show_progress,
+            on_epoch_end=None if on_epoch_end is None else epoch_end,
+            patience=None if on_epoch_end is None else cfg.patience,
             desc="Mult-VAE" if cfg.variational else "Mult-DAE",
         )
         self._export()

@@ -2,8 +2,9 @@
 
 A model supplies its ``nn.Module``, a function that yields mini-batches for
 an epoch, and a loss; the loop handles the device, seeding, the optimiser,
-progress bars, a NaN check and the per-epoch loss history. Keeping it in one
-place means chapters 06 and 08-12 differ only in what is actually new.
+progress bars, a NaN check, the per-epoch loss history and early stopping on
+a validation metric. Keeping it in one place means chapters 06 and 08-12
+differ only in what is actually new.
 
 This module imports torch; ``import recsys_lab`` does not.
 """
@@ -47,11 +48,17 @@ def torch_generator(random_state) -> tuple[np.random.Generator, int]:
 
 @dataclass
 class TrainingHistory:
-    """Mean training loss and wall time per epoch (plus any validation metric)."""
+    """Mean training loss and wall time per epoch (plus any validation metric).
+
+    ``best_epoch`` (1-based) is set when training used early stopping: the module
+    holds that epoch's weights, and a refit on more data trains that many
+    epochs (see :func:`recsys_lab.evaluation.refit`).
+    """
 
     loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     metric: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -70,9 +77,10 @@ def train(
     device: torch.device,
     show_progress: bool = True,
     on_epoch_end: Callable[[int], float | None] | None = None,
+    patience: int | None = None,
     desc: str = "training",
 ) -> TrainingHistory:
-    """Train ``module`` with Adam for ``epochs`` passes.
+    """Train ``module`` with Adam for at most ``epochs`` passes.
 
     Parameters
     ----------
@@ -82,14 +90,26 @@ def train(
     loss_fn : callable
         ``loss_fn(module, *batch) -> scalar tensor``.
     on_epoch_end : callable, optional
-        ``on_epoch_end(epoch)`` may return a validation metric to record.
+        ``on_epoch_end(epoch)`` may return a validation metric to record
+        (higher is better).
+    patience : int, optional
+        Early stopping: stop once the metric has not improved for
+        ``patience`` epochs, then restore the weights of the best epoch
+        (``history.best_epoch``). ``epochs`` is then a cap. Needs
+        ``on_epoch_end`` to return the metric after every epoch.
     """
     epochs = check_positive_int(epochs, "epochs")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+        if on_epoch_end is None:
+            raise ValueError("patience needs a validation metric: pass on_epoch_end, a function that returns "
+                             "the metric (higher is better) after each epoch.")
     lr = check_nonnegative_float(lr, "lr", strictly_positive=True)
     weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
     module.to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     history = TrainingHistory()
+    best_weights = None
     bar = tqdm(range(epochs), disable=not show_progress, desc=desc)
     for epoch in bar:
         module.train()
@@ -116,4 +136,15 @@ def train(
                 history.metric.append(float(metric))
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
         logger.debug("%s epoch %d loss %.5f", desc, epoch + 1, history.loss[-1])
+        if patience is not None:
+            if len(history.metric) != epoch + 1:
+                raise ValueError(f"on_epoch_end returned no metric after epoch {epoch + 1}; "
+                                 "early stopping (patience) needs one after every epoch.")
+            if history.best_epoch is None or history.metric[-1] > history.metric[history.best_epoch - 1]:
+                history.best_epoch = epoch + 1
+                best_weights = {name: value.detach().clone() for name, value in module.state_dict().items()}
+            elif epoch + 1 - history.best_epoch >= patience:
+                break
+    if best_weights is not None:
+        module.load_state_dict(best_weights)
     return history

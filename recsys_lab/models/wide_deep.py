@@ -22,17 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recsys_lab.features.crosses import Features, cross
 from recsys_lab.models.base import Recommender
+from recsys_lab.models.negatives import sample_negatives
 from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_nonnegative_float, check_positive_int, check_user_items
 
-__all__ = ["WideDeepConfig", "WideDeep", "WideDeepModule", "sample_negatives"]
+__all__ = ["WideDeepConfig", "WideDeep", "WideDeepModule"]
 
 MOVIELENS_CROSSES = (("occupation", "genres"), ("age", "genres"), ("gender", "genres"), ("age", "item_id"), ("gender", "item_id"))
 
@@ -65,24 +65,6 @@ class WideDeepConfig:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.weight_decay, "weight_decay")
-
-
-def sample_negatives(users: np.ndarray, exclude: sp.csr_matrix, per_user: int, rng) -> np.ndarray:
-    """For each entry of ``users``, ``per_user`` random item columns not in ``exclude[user]``.
-
-    Returns an int64 array of shape (len(users), per_user). Uniform over the
-    catalogue; collisions with ``exclude`` are redrawn until none is left.
-    """
-    n_items = exclude.shape[1]
-    full = np.flatnonzero(np.diff(exclude.indptr) >= n_items)
-    if np.isin(users, full).any():
-        raise ValueError(f"user {users[np.isin(users, full)][0]} has every item in exclude: no negative to sample.")
-    items = rng.integers(n_items, size=(len(users), per_user))
-    while True:
-        bad = np.asarray(exclude[np.repeat(users, per_user), items.ravel()]).reshape(items.shape) > 0
-        if not bad.any():
-            return items
-        items[bad] = rng.integers(n_items, size=int(bad.sum()))
 
 
 class WideDeepModule(nn.Module):

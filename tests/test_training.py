@@ -1,0 +1,54 @@
+"""The shared torch training loop: early stopping on a validation metric."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from recsys_lab.models.training import train  # noqa: E402
+
+
+def fit_line(metrics, *, patience, epochs=10):
+    """Fit y = 3x with one weight; ``on_epoch_end`` records the weight and returns the scripted metric."""
+    module = torch.nn.Linear(1, 1, bias=False)
+    x = torch.ones(8, 1)
+    weights = []
+
+    def on_epoch_end(epoch):
+        weights.append(module.weight.item())
+        return metrics[epoch]
+
+    history = train(module, lambda rng: [(x, 3 * x)], lambda m, a, b: ((m(a) - b) ** 2).mean(), epochs=epochs,
+                    lr=0.1, rng=np.random.default_rng(0), device=torch.device("cpu"), show_progress=False,
+                    on_epoch_end=on_epoch_end, patience=patience)
+    return module, history, weights
+
+
+def test_patience_stops_after_that_many_epochs_without_a_new_best_and_keeps_the_best_weights():
+    module, history, weights = fit_line([0.1, 0.5, 0.4, 0.5, 0.9, 1.0], patience=2)
+    assert history.best_epoch == 2 and history.metric == [0.1, 0.5, 0.4, 0.5]   # a tie is no improvement
+    assert len(history.loss) == 4 and len(set(weights)) == 4                     # the weight moved every epoch
+    assert module.weight.item() == weights[1]                                    # copied back, not retrained
+
+
+def test_without_patience_every_epoch_runs_and_the_last_weights_stay():
+    module, history, weights = fit_line([0.1, 0.5, 0.4], patience=None, epochs=3)
+    assert history.best_epoch is None and len(history.loss) == 3
+    assert module.weight.item() == weights[-1]
+
+
+def test_the_cap_ends_training_that_still_improves():
+    _, history, _ = fit_line([0.1, 0.2, 0.3], patience=2, epochs=3)
+    assert history.best_epoch == 3 and len(history.loss) == 3
+
+
+def test_patience_errors_say_what_is_missing():
+    module = torch.nn.Linear(1, 1)
+    args = dict(epochs=2, lr=0.1, rng=np.random.default_rng(0), device=torch.device("cpu"), show_progress=False)
+    batches, loss = (lambda rng: [(torch.ones(2, 1),)]), (lambda m, a: m(a).sum())
+    with pytest.raises(ValueError, match="patience needs a validation metric"):
+        train(module, batches, loss, patience=3, **args)
+    with pytest.raises(ValueError, match="returned no metric after epoch 1"):
+        train(module, batches, loss, patience=3, on_epoch_end=lambda epoch: None, **args)
+    with pytest.raises(ValueError, match="patience"):
+        train(module, batches, loss, patience=0, on_epoch_end=lambda epoch: 1.0, **args)
