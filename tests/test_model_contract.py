@@ -189,7 +189,7 @@ def test_factor_models_expose_factors(fitted, tiny_split):
     assert np.isfinite(model.item_factors).all()
 
 
-EARLY_STOPPING = [entry for entry in MODELS if isinstance(entry[2].get("config"), tuple) and entry[1] != "HistoryNet"]
+EARLY_STOPPING = [entry for entry in MODELS if isinstance(entry[2].get("config"), tuple)]   # the torch models
 
 
 @pytest.mark.parametrize("entry", EARLY_STOPPING, ids=ids)
