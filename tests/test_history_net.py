@@ -25,7 +25,7 @@ def test_shapes_and_scores(log):
     model = HistoryNet(vectors, config=CONFIG, random_state=0).fit(log.train, show_progress=False)
     assert model.item_factors.shape == (15, 8)
     assert model.score_items(np.arange(4), log.train).shape == (4, 15)
-    assert len(model.training_history.loss) == 2 and np.isfinite(model.training_history.loss).all()
+    assert len(model.history_.loss) == 2 and np.isfinite(model.history_.loss).all()
     assert "array (15, 6)" in repr(model)
 
 

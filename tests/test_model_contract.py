@@ -187,3 +187,24 @@ def test_factor_models_expose_factors(fitted, tiny_split):
         pytest.skip("not a factor model")
     assert model.item_factors.shape[0] == tiny_split.train.n_items
     assert np.isfinite(model.item_factors).all()
+
+
+EARLY_STOPPING = [entry for entry in MODELS if isinstance(entry[2].get("config"), tuple)]   # the torch models
+
+
+@pytest.mark.parametrize("entry", EARLY_STOPPING, ids=ids)
+def test_early_stopping_keeps_the_best_epoch_and_refit_trains_that_many(entry, tiny_split):
+    module_name, name, params = entry
+    config_name, config_args = params["config"]
+    entry = (module_name, name, {**params, "config": (config_name, {**config_args, "epochs": 5, "patience": 2})})
+    model = build(entry, tiny_split.train.n_items)
+    scripted, recommended = iter([0.2, 0.5, 0.4, 0.3, 0.9]), []
+
+    def validation_metric(fitted):                    # the model can already recommend after each epoch
+        recommended.append(fitted.recommend(0, history_rows(fitted, tiny_split.train, 0), N=3)[0])
+        return next(scripted)
+
+    model.fit(tiny_split.train, show_progress=False, on_epoch_end=validation_metric)
+    assert model.history_.best_epoch == 2 and len(model.history_.loss) == len(recommended) == 4
+    refitted = refit(model, tiny_split)
+    assert refitted.cfg.epochs == 2 and len(refitted.history_.loss) == 2

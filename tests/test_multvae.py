@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
 
-from recsys_lab.models.multvae import MultVAE, MultVAEConfig  # noqa: E402
+from recsys_lab.models.multvae import MultVAE, MultVAEConfig, annealed_beta, negative_elbo  # noqa: E402
 
 # these tests read the module's tensors directly, so they pin the CPU (benchmarks/cuda_check.py covers cuda)
 SMALL = dict(hidden=16, latent=4, epochs=5, batch_size=16, anneal_epochs=2, device="cpu")
@@ -53,3 +53,19 @@ def test_user_vectors_checks_the_width():
     model = MultVAE(MultVAEConfig(**SMALL), random_state=0).fit(X, show_progress=False)
     with pytest.raises(ValueError, match="11 columns"):
         model.user_vectors(sp.csr_matrix((2, 11)))
+
+
+def test_negative_elbo_on_values_worked_by_hand():
+    n_items = 8
+    logits = torch.zeros(2, n_items)                        # a uniform softmax: each click costs log(8)
+    x = torch.zeros(2, n_items)
+    x[0, 1] = x[1, [2, 5]] = 1.0                             # one click, then two
+    mu, logvar = torch.tensor([[0.0, 0.0], [1.0, 0.0]]), torch.zeros(2, 2)   # KL 0 and 0.5
+    nll = np.log(n_items) * (1 + 2) / 2
+    assert negative_elbo(logits, x, mu, None, beta=0.3).item() == pytest.approx(nll)          # Mult-DAE: no KL
+    assert negative_elbo(logits, x, mu, logvar, beta=0.3).item() == pytest.approx(nll + 0.3 * 0.25)
+
+
+def test_beta_grows_linearly_then_stays():
+    betas = [annealed_beta(step, beta_max=0.2, anneal_steps=4) for step in range(7)]
+    assert betas == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2, 0.2, 0.2])

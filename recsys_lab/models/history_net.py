@@ -44,7 +44,8 @@ class HistoryNetConfig:
     max_history: int = 20        # only the most recent events are read
     pooling: str = "attention"   # "attention" (learned query + recency embedding) or "mean"
     dropout: float = 0.1         # on the item representations of the history
-    epochs: int = 5              # passes over every (history prefix, next item) pair
+    epochs: int = 5              # passes over every (history prefix, next item) pair (a cap with early stopping)
+    patience: int | None = None  # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 512        # prefixes per step
     lr: float = 3e-3             # Adam learning rate
     weight_decay: float = 0.0    # L2 penalty in Adam
@@ -61,6 +62,8 @@ class HistoryNetConfig:
             raise ValueError(f"pooling={self.pooling!r} must be 'attention' or 'mean'.")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
         return self
 
 
@@ -131,8 +134,8 @@ class HistoryNet(Recommender):
     ----------
     module : HistoryModule
         The trained network (on ``device``).
-    training_history : TrainingHistory
-        Loss and seconds per epoch.
+    history_ : TrainingHistory
+        Loss and seconds per epoch (and a validation metric, if ``fit`` got one).
 
     Examples
     --------
@@ -153,6 +156,10 @@ class HistoryNet(Recommender):
         self.random_state = random_state
         self.module = None
 
+    @property
+    def cfg(self) -> HistoryNetConfig:
+        return self.config if self.config is not None else HistoryNetConfig()
+
     def _training_pairs(self, sequences, max_history):
         """Every (history before position t, item at t) pair of every user, t >= 1."""
         histories, targets = [], []
@@ -164,13 +171,19 @@ class HistoryNet(Recommender):
             raise ValueError("no user has two or more events: there is no next item to learn from.")
         return np.stack(histories), np.asarray(targets, dtype=np.int64)   # (n_pairs, L), (n_pairs,)
 
-    def fit(self, user_items, *, show_progress: bool = True) -> "HistoryNet":
-        """Train on every next-item prediction inside the histories of ``user_items`` (an Interactions)."""
+    def fit(self, user_items, *, show_progress: bool = True, on_epoch_end=None) -> "HistoryNet":
+        """Train on every next-item prediction inside the histories of ``user_items`` (an Interactions).
+
+        ``on_epoch_end(model)`` may return a validation metric (higher is
+        better) to record in ``history_.metric``; with ``config.patience``
+        set, training then stops once it has not improved for ``patience``
+        epochs and keeps the best epoch (``config.epochs`` is the cap).
+        """
         check_user_items(user_items)
         if not isinstance(user_items, Interactions):
             raise TypeError(f"HistoryNet reads each history in time order: fit it on an Interactions "
                             f"(for example split.train), not a {type(user_items).__name__}.")
-        config = (self.config or HistoryNetConfig()).validate()
+        config = self.config_ = self.cfg.validate()
         self.n_users, self.n_items = user_items.shape
         external = None
         if self.item_vectors is not None:
@@ -192,10 +205,10 @@ class HistoryNet(Recommender):
         def loss_fn(module, history, target):
             return nn.functional.cross_entropy(module(history), target)
 
-        self.training_history = train(self.module, batches, loss_fn, epochs=config.epochs, lr=config.lr,
-                             weight_decay=config.weight_decay, rng=rng, device=device,
-                             show_progress=show_progress, desc="HistoryNet")
-        self.config_ = config
+        self.history_ = train(self.module, batches, loss_fn, epochs=config.epochs, lr=config.lr,
+                              weight_decay=config.weight_decay, rng=rng, device=device, show_progress=show_progress,
+                              on_epoch_end=None if on_epoch_end is None else (lambda epoch: on_epoch_end(self)),
+                              patience=None if on_epoch_end is None else config.patience, desc="HistoryNet")
         return self
 
     @property

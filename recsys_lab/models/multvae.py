@@ -41,7 +41,7 @@ from recsys_lab.models.base import Recommender
 from recsys_lab.models.training import TrainingHistory, pick_device, torch_generator, train
 from recsys_lab.validation import check_factors_finite, check_nonnegative_float, check_positive_int, check_user_items
 
-__all__ = ["MultVAEConfig", "MultVAE", "MultVAEModule"]
+__all__ = ["MultVAEConfig", "MultVAE", "MultVAEModule", "negative_elbo", "annealed_beta"]
 
 
 @dataclass
@@ -99,6 +99,29 @@ class MultVAEModule(nn.Module):
         if self.variational and self.training:                   # reparameterisation trick
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # (B, latent)
         return self.decoder_out(self.decoder_hidden(z)), mu, logvar  # logits (B, n_items)
+
+
+def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor | None,
+                  beta: float) -> torch.Tensor:
+    """The loss Mult-VAE minimises, the batch mean of :math:`-\\mathcal{L}_\\beta`.
+
+    That is the negative multinomial log-likelihood of the clicks ``x`` under
+    ``softmax(logits)``, plus ``beta`` times the KL divergence of
+    ``N(mu, exp(logvar))`` from ``N(0, I)``.
+
+    ``logits`` and ``x`` are (B, n_items), ``mu`` and ``logvar`` (B, latent);
+    ``logvar=None`` (Mult-DAE) drops the KL term.
+    """
+    nll = -(F.log_softmax(logits, dim=1) * x).sum(dim=1).mean()
+    if logvar is None:
+        return nll
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean()
+    return nll + beta * kl
+
+
+def annealed_beta(step: int, *, beta_max: float, anneal_steps: int) -> float:
+    """The KL weight after ``step`` optimiser steps: linear from 0, flat at ``beta_max`` from ``anneal_steps`` on."""
+    return min(beta_max, beta_max * step / anneal_steps)
 
 
 class MultVAE(Recommender):
@@ -168,13 +191,9 @@ class MultVAE(Recommender):
 
         def loss_fn(module, x):
             logits, mu, logvar = module(x)                                        # (B, n_items)
-            nll = -(F.log_softmax(logits, dim=1) * x).sum(dim=1).mean()           # multinomial likelihood
-            if not cfg.variational:
-                return nll
-            beta = min(cfg.beta_max, cfg.beta_max * step[0] / anneal_steps)
+            beta = annealed_beta(step[0], beta_max=cfg.beta_max, anneal_steps=anneal_steps)
             step[0] += module.training
-            kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean()
-            return nll + beta * kl
+            return negative_elbo(logits, x, mu, logvar, beta)
 
         def epoch_end(epoch):
             self._export()

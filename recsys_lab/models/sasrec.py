@@ -43,7 +43,8 @@ class SASRecConfig:
     n_blocks: int = 2          # stacked self-attention blocks
     n_heads: int = 1           # attention heads per block (factors must divide evenly)
     dropout: float = 0.3       # on embeddings, attention weights and block outputs
-    epochs: int = 40           # passes over the users
+    epochs: int = 40           # passes over the users (a cap with early stopping)
+    patience: int | None = None  # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 64       # user histories per step
     lr: float = 2e-3           # Adam learning rate
     weight_decay: float = 0.0  # L2 on every parameter (Adam's weight_decay)
@@ -58,6 +59,8 @@ class SASRecConfig:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.weight_decay, "weight_decay")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
 
 
 def pad_histories(sequences, max_len: int) -> np.ndarray:
@@ -199,8 +202,14 @@ class SASRec(Recommender):
     def cfg(self) -> SASRecConfig:
         return self.config if self.config is not None else SASRecConfig()
 
-    def fit(self, user_items, *, show_progress: bool = True) -> "SASRec":
-        """Train on every user's time-ordered history in ``user_items`` (an ``Interactions``)."""
+    def fit(self, user_items, *, show_progress: bool = True, on_epoch_end=None) -> "SASRec":
+        """Train on every user's time-ordered history in ``user_items`` (an ``Interactions``).
+
+        ``on_epoch_end(model)`` may return a validation metric (higher is
+        better) to record in ``history_.metric``; with ``config.patience``
+        set, training then stops once it has not improved for ``patience``
+        epochs and keeps the best epoch (``config.epochs`` is the cap).
+        """
         if not isinstance(user_items, Interactions):
             raise TypeError(
                 f"SASRec reads each history in time order: fit it on an Interactions "
@@ -226,15 +235,24 @@ class SASRec(Recommender):
                 rows = order[start : start + cfg.batch_size]
                 yield inputs[rows], targets[rows]
 
+        def epoch_end(epoch):
+            self._export()
+            return on_epoch_end(self)
+
         self.module_ = SASRecModule(self.n_items, cfg)
         self.history_: TrainingHistory = train(
             self.module_, batches, next_item_loss, epochs=cfg.epochs, lr=cfg.lr,
-            weight_decay=cfg.weight_decay, rng=rng, device=device, show_progress=show_progress, desc="SASRec",
+            weight_decay=cfg.weight_decay, rng=rng, device=device, show_progress=show_progress,
+            on_epoch_end=None if on_epoch_end is None else epoch_end,
+            patience=None if on_epoch_end is None else cfg.patience, desc="SASRec",
         )
-        self.module_.eval()
-        self.item_factors = self.module_.item_vectors().detach().cpu().numpy().copy()
+        self._export()
         check_factors_finite("SASRec", item_factors=self.item_factors)
         return self
+
+    def _export(self):
+        self.module_.eval()
+        self.item_factors = self.module_.item_vectors().detach().cpu().numpy().copy()
 
     @torch.no_grad()
     def user_vectors(self, sequences, *, batch_size: int = 512) -> np.ndarray:

@@ -46,7 +46,8 @@ class TwoTowerConfig:
     dropout: float = 0.1         # on the towers' hidden layers
     temperature: float = 0.1     # softmax temperature over the unit-norm dot products
     log_q_correction: bool = True  # subtract log q(item) from the in-batch logits (Yi et al., 2019)
-    epochs: int = 12             # passes over the training events
+    epochs: int = 12             # passes over the training events (a cap with early stopping)
+    patience: int | None = None  # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 512        # events per step = in-batch negatives per row + 1
     lr: float = 2e-3             # Adam learning rate
     weight_decay: float = 0.0    # L2 on every parameter
@@ -60,6 +61,8 @@ class TwoTowerConfig:
         check_nonnegative_float(self.temperature, "temperature", strictly_positive=True)
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.weight_decay, "weight_decay")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
 
 
 def _mean_pool(emb: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
@@ -137,8 +140,14 @@ class TwoTower(Recommender):
         return self.config if self.config is not None else TwoTowerConfig()
 
     def fit(self, user_items, *, user_features: Features | None = None, item_features: Features | None = None,
-            show_progress: bool = True) -> "TwoTower":
-        """Train on every event of ``user_items`` (an ``Interactions``) given the events before it."""
+            show_progress: bool = True, on_epoch_end=None) -> "TwoTower":
+        """Train on every event of ``user_items`` (an ``Interactions``) given the events before it.
+
+        ``on_epoch_end(model)`` may return a validation metric (higher is
+        better) to record in ``history_.metric``; with ``config.patience``
+        set, training then stops once it has not improved for ``patience``
+        epochs and keeps the best epoch (``config.epochs`` is the cap).
+        """
         if not isinstance(user_items, Interactions):
             raise TypeError(f"TwoTower learns from histories in time order: fit it on an Interactions "
                             f"(for example split.train), not a {type(user_items).__name__}.")
@@ -174,18 +183,27 @@ class TwoTower(Recommender):
             return in_batch_softmax_loss(module.users(users, prefixes), module.items(items), item_log_q=lq,
                                          item_ids=items, temperature=cfg.temperature)
 
+        def epoch_end(epoch):
+            self._export()
+            return on_epoch_end(self)
+
         self.module_ = TwoTowerModule(user_features, item_features, cfg)
         self.module_.register_buffer("item_log_q", item_log_q)               # (n_items,)
         self.history_: TrainingHistory = train(
             self.module_, batches, loss, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, rng=rng,
-            device=pick_device(cfg.device), show_progress=show_progress, desc="two-tower",
+            device=pick_device(cfg.device), show_progress=show_progress,
+            on_epoch_end=None if on_epoch_end is None else epoch_end,
+            patience=None if on_epoch_end is None else cfg.patience, desc="two-tower",
         )
-        self.module_.eval()
-        with torch.no_grad():
-            all_items = torch.arange(self.n_items, device=self.module_.item_log_q.device)
-            self.item_factors = self.module_.items(all_items).cpu().numpy()  # (n_items, d)
+        self._export()
         check_factors_finite("TwoTower", item_factors=self.item_factors)
         return self
+
+    @torch.no_grad()
+    def _export(self):
+        self.module_.eval()
+        all_items = torch.arange(self.n_items, device=self.module_.item_log_q.device)
+        self.item_factors = self.module_.items(all_items).cpu().numpy()  # (n_items, d)
 
     @torch.no_grad()
     def user_vectors(self, userids, history: Interactions, *, batch_size: int = 1024) -> np.ndarray:

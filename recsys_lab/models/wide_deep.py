@@ -48,7 +48,8 @@ class WideDeepConfig:
     hidden: tuple = (64, 32)            # MLP layer widths of the deep part
     dropout: float = 0.1                # between MLP layers
     negatives: int = 4                  # sampled unobserved items per observed pair, redrawn each epoch
-    epochs: int = 6                     # passes over the observed pairs
+    epochs: int = 6                     # passes over the observed pairs (a cap with early stopping)
+    patience: int | None = None         # with a validation metric: stop after this many epochs without a gain
     batch_size: int = 4096              # pairs (positive or negative) per step
     lr: float = 5e-3                    # Adam learning rate
     weight_decay: float = 0.0           # L2 on every parameter
@@ -65,6 +66,8 @@ class WideDeepConfig:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
         check_nonnegative_float(self.lr, "lr", strictly_positive=True)
         check_nonnegative_float(self.weight_decay, "weight_decay")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
 
 
 class WideDeepModule(nn.Module):
@@ -163,10 +166,14 @@ class WideDeep(Recommender):
         return self.config if self.config is not None else WideDeepConfig()
 
     def fit(self, user_items, *, user_features: Features | None = None, item_features: Features | None = None,
-            show_progress: bool = True) -> "WideDeep":
+            show_progress: bool = True, on_epoch_end=None) -> "WideDeep":
         """Learn P(interaction) from the observed pairs of ``user_items`` and sampled unobserved ones.
 
         Without features the model sees only ``user_id`` and ``item_id``.
+        ``on_epoch_end(model)`` may return a validation metric (higher is
+        better) to record in ``history_.metric``; with ``config.patience``
+        set, training then stops once it has not improved for ``patience``
+        epochs and keeps the best epoch (``config.epochs`` is the cap).
         """
         user_items = check_user_items(user_items)
         cfg = self.cfg
@@ -202,7 +209,9 @@ class WideDeep(Recommender):
         self.module_ = WideDeepModule(user_features, item_features, cfg)
         self.history_: TrainingHistory = train(
             self.module_, batches, logistic_loss, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            rng=rng, device=pick_device(cfg.device), show_progress=show_progress, desc=f"wide & deep ({cfg.parts})",
+            rng=rng, device=pick_device(cfg.device), show_progress=show_progress,
+            on_epoch_end=None if on_epoch_end is None else (lambda epoch: on_epoch_end(self)),
+            patience=None if on_epoch_end is None else cfg.patience, desc=f"wide & deep ({cfg.parts})",
         )
         self.module_.eval()
         return self
