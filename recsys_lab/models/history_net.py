@@ -183,7 +183,7 @@ class HistoryNet(Recommender):
         if not isinstance(user_items, Interactions):
             raise TypeError(f"HistoryNet reads each history in time order: fit it on an Interactions "
                             f"(for example split.train), not a {type(user_items).__name__}.")
-        config = self.config_ = self.cfg.validate()
+        config = self.cfg.validate()
         self.n_users, self.n_items = user_items.shape
         external = None
         if self.item_vectors is not None:
@@ -221,7 +221,7 @@ class HistoryNet(Recommender):
 
     def _score(self, userids, history):
         sequences = history.require_sequences(type(self).__name__)
-        L = self.config_.max_history
+        L = self.cfg.max_history
         recent = np.stack([_recent_first(s, len(s), L, self.n_items) for s in sequences])   # (n, L)
         device = next(self.module.parameters()).device
         with torch.no_grad():
