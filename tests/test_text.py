@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.features.text import TextEncoder, item_texts, packaged_model_path
+from recsys_lab.features.text import YEAR_EDGES, TextEncoder, item_onehot, item_texts, packaged_model_path
 
 TEXTS = ["Toy Story (1995). Genres: Animation, Children's, Comedy.",
          "Heat (1995). Genres: Action, Crime, Thriller.",
@@ -66,3 +66,23 @@ def test_item_texts():
     assert item_texts(items) == ["Toy Story (1995). Genres: Animation, Children's, Comedy.", "Nameless."]
     with pytest.raises(ValueError, match="'genres'"):
         item_texts(items.drop(columns="genres"))
+
+
+def test_item_onehot_genres_and_year_buckets():
+    items = pd.DataFrame({"title": ["A", "B", "C", "D"], "year": pd.array([1995, 1972, None, 1925], dtype="Int64"),
+                          "genres": ["Comedy|Drama", "Drama", "unknown", "Comedy"]}, index=[10, 11, 12, 13])
+    onehot = item_onehot(items)
+    assert list(onehot.columns) == ["genre=Comedy", "genre=Drama", "year=<1930", "year=1970-1979", "year=1995-1995"]
+    assert onehot.dtypes.unique().tolist() == [np.float32] and list(onehot.index) == [10, 11, 12, 13]
+    np.testing.assert_array_equal(onehot.to_numpy(), [[1, 1, 0, 0, 1], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 0, 0]])
+    decades = item_onehot(items, year_edges=(1930, 1980))       # other buckets, same genres
+    assert list(decades.columns[2:]) == ["year=<1930", "year=1930-1979", "year=1980+"]
+    assert YEAR_EDGES[:2] == (1930, 1940) and YEAR_EDGES[-1] == 1998
+
+
+def test_item_onehot_refuses_bad_input():
+    items = pd.DataFrame({"year": [1995], "genres": ["Drama"]})
+    with pytest.raises(ValueError, match="'genres'"):
+        item_onehot(items.drop(columns="genres"))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        item_onehot(items, year_edges=(1990, 1980))
