@@ -13,7 +13,7 @@ PACKAGE = Path(recsys_lab.__file__).parent
 SUBPACKAGES = sorted(f"recsys_lab.{m.name}" for m in pkgutil.iter_modules([str(PACKAGE)]) if m.ispkg)
 # modules that only need numpy, scipy and pandas
 LIGHT_MODULES = ["recsys_lab.models.ease", "recsys_lab.models.content", "recsys_lab.analysis.similarity",
-                 "recsys_lab.features.external", "recsys_lab.retrieval.mips"]
+                 "recsys_lab.features.external", "recsys_lab.features.cooccurrence", "recsys_lab.retrieval.mips"]
 
 
 def test_every_subpackage_and_light_module_imports_no_heavy_library():
