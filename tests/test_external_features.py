@@ -1,11 +1,13 @@
 """Aggregation features against a hand-computed case; dual embeddings against least squares."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from recsys_lab.data import Interactions
 from recsys_lab.features.external import (aggregation_features, dual_user_factors, history_profiles,
-                                          recency_weights, unit_rows)
+                                          liked_disliked_features, recency_weights, unit_rows)
 from recsys_lab.models.content import ContentRecommender, DualEmbedding
 
 # four items in 2-D: unit vectors at 0, 90, 45 and 180 degrees (item 2 unnormalised)
@@ -69,14 +71,70 @@ def test_aggregation_features_bad_settings(kwargs, message):
         aggregation_features([np.array([9])], [0], [1], VECTORS)
 
 
+def test_liked_disliked_features_by_hand():
+    # user 0 rated items 0, 2, 1, 3 (oldest first) with 5, 4, 3, 2: liked {0, 2}, neutral {1}, disliked {3}
+    # user 1 liked item 1 only; user 2 has no history
+    histories = [np.array([0, 2, 1, 3]), np.array([1]), np.array([], dtype=int)]
+    ratings = sp.csr_matrix(([5.0, 4.0, 3.0, 2.0, 4.0], ([0, 0, 0, 0, 1], [0, 2, 1, 3, 1])), shape=(3, 4))
+    feats = liked_disliked_features(histories, ratings, [0, 0, 1, 2], [1, 3, 3, 0], VECTORS, half_life=1.0, threshold=0.5)
+    # recency over the whole timeline, ages 3, 2, 1, 0: weights 1/8, 1/4, 1/2, 1; the liked pair renormalised to 1/3, 2/3
+    expected = {
+        # candidate 1 (90 degrees): cosines 0 to item 0 and R to item 2; 0 to the disliked item 3
+        0: {"liked": [R / 2, R, 0.5, 2 * R / 3, 2 / 3, 2], "disliked": [0, 0, 0, 0, 0, 1]},
+        # candidate 3 (180 degrees): cosines -1 and -R to the liked items; 1 to itself, the disliked item
+        1: {"liked": [(-1 - R) / 2, -R, 0, -1 / 3 - 2 * R / 3, 0, 2], "disliked": [1, 1, 1, 1, 1, 1]},
+        # user 1: one liked item at 90 degrees to candidate 3, nothing disliked
+        2: {"liked": [0, 0, 0, 0, 0, 1], "disliked": [0, 0, 0, 0, 0, 0]},
+        3: {"liked": [0] * 6, "disliked": [0] * 6},                           # the empty history
+    }
+    stats = ["cos_mean", "cos_max", "share_above", "cos_mean_decay", "share_above_decay", "count"]
+    assert list(feats.columns) == [f"{g}_{stat}" for g in ("liked", "disliked") for stat in stats]
+    for row, groups in expected.items():
+        for group, values in groups.items():
+            np.testing.assert_allclose(feats.loc[row, [f"{group}_{stat}" for stat in stats]].to_numpy(float), values,
+                                       atol=1e-6, err_msg=f"pair {row}, {group}")
+
+
+def test_liked_disliked_features_read_the_ratings_of_an_interactions_log():
+    frame = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [10, 30, 20, 10], "rating": [1, 5, 3, 4],
+                          "timestamp": [1, 2, 3, 1]})
+    log = Interactions.from_frame(frame, item_ids=[10, 20, 30, 40])
+    feats = liked_disliked_features(log.sequences(), log.to_csr("rating"), [0, 1], [3, 3], VECTORS)
+    # user 1 (row 0): liked item 30 (column 2), disliked item 10 (column 0), item 20 rated 3 is neutral
+    np.testing.assert_allclose(feats[["liked_count", "disliked_count"]].to_numpy(), [[1, 1], [1, 0]])
+    np.testing.assert_allclose(feats.loc[0, ["liked_cos_max", "disliked_cos_max"]].to_numpy(float), [-R, -1.0], atol=1e-6)
+    # a neutral band moved: with liked_from=3 the 3 joins the liked items
+    wider = liked_disliked_features(log.sequences(), log.to_csr("rating"), [0], [3], VECTORS, liked_from=3)
+    assert wider.loc[0, "liked_count"] == 2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"liked_from": 2.0}, "disliked_to=2.0 must be below liked_from=2.0"),
+    ({"threshold": -3.0}, "threshold=-3.0"),
+    ({"ratings": sp.csr_matrix((2, 4))}, r"ratings must be a sparse matrix of shape \(1, 4\).*got \(2, 4\)"),
+    ({"ratings": np.ones((1, 4))}, "ratings must be a sparse matrix"),
+    ({"ratings": sp.csr_matrix(([5.0], ([0], [0])), shape=(1, 4))}, "history 0 holds item 2, which has no rating"),
+    ({"candidates": [7]}, "candidates holds item 7, outside the 4 items"),
+    ({"users": [1]}, "users holds index 1, outside the 1 histories"),
+])
+def test_liked_disliked_features_bad_input(change, message):
+    kwargs = {"histories": [np.array([0, 2])], "ratings": sp.csr_matrix(([5.0, 1.0], ([0, 0], [0, 2])), shape=(1, 4)),
+              "users": [0], "candidates": [1], "item_vectors": VECTORS}
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=message):
+        liked_disliked_features(**kwargs)
+
+
+@pytest.mark.parametrize("alpha", [2.0, 0.0])  # 0: one shared system, solved for all users by one product
 @pytest.mark.parametrize("dim", [3, 8])  # 3: histories longer than dim (direct solve); 8: mostly Woodbury
-def test_dual_user_factors_match_a_direct_weighted_least_squares(dim):
+def test_dual_user_factors_match_a_direct_weighted_least_squares(dim, alpha):
     rng = np.random.default_rng(0)
     V = unit_rows(rng.standard_normal((12, dim)))
     dense = (rng.random((4, 12)) < 0.3) * rng.integers(1, 4, (4, 12))
     dense[3, :10] = 1                                         # one history longer than dim
+    dense[2] = 0                                              # and one empty history: the zero vector
     user_items = sp.csr_matrix(dense, dtype=np.float32)
-    regularization, alpha = 0.5, 2.0
+    regularization = 0.5
     X = dual_user_factors(user_items, V, regularization=regularization, alpha=alpha)
     assert X.shape == (4, dim)
     for u in range(4):

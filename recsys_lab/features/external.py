@@ -8,7 +8,10 @@ three ways to use them in order of cost; this module holds the first two:
    (optionally with exponential decay, so recent events weigh more) and take
    the cosine to the candidate; then look past the mean at the whole set of
    cosines between the candidate and each history item: their mean, max,
-   percentiles and the share above a threshold, also decayed.
+   percentiles and the share above a threshold, also decayed. With explicit
+   ratings the same statistics are taken apart over the items the user liked
+   and the items they disliked (``liked_disliked_features``): "close to what
+   they rated low" is a different signal from "close to what they rated high".
 2. **Dual embeddings.** One implicit-ALS user step (Hu, Koren & Volinsky,
    2008) against the *fixed* external item vectors: each user gets the
    vector that best reconstructs their history in the external space, solved
@@ -35,6 +38,7 @@ __all__ = [
     "recency_weights",
     "history_profiles",
     "aggregation_features",
+    "liked_disliked_features",
     "dual_user_factors",
 ]
 
@@ -169,29 +173,19 @@ def aggregation_features(histories, users, candidates, item_vectors, *, half_lif
     --------
     >>> feats = aggregation_features(split.train.sequences(), [0, 0], [10, 20], text_vectors)
     """
-    users = np.asarray(users, dtype=np.int64)
-    candidates = np.asarray(candidates, dtype=np.int64)
-    if users.shape != candidates.shape or users.ndim != 1:
-        raise ValueError(f"users and candidates must be 1-D of one length; got shapes {users.shape} and {candidates.shape}.")
     quantiles = tuple(float(q) for q in quantiles)
     if any(not 0 <= q <= 1 for q in quantiles):
         raise ValueError(f"quantiles={quantiles} must lie in [0, 1].")
-    if not -1 <= threshold <= 1:
-        raise ValueError(f"threshold={threshold} must be a cosine in [-1, 1].")
+    _check_threshold(threshold)
     unit = unit_rows(item_vectors)
     histories = _check_histories(histories, len(unit))
-    if users.size and (users.min() < 0 or users.max() >= len(histories)):
-        raise ValueError(f"users holds index {users.max()}, outside the {len(histories)} histories.")
-    if candidates.size and (candidates.min() < 0 or candidates.max() >= len(unit)):
-        raise ValueError(f"candidates holds item {candidates.max()}, outside the {len(unit)} items.")
+    users, candidates = _check_pairs(users, candidates, len(histories), len(unit))
 
     names = (["cos_profile", "cos_profile_decay", "cos_mean", "cos_max"]
              + [f"cos_q{round(100 * q)}" for q in quantiles]
              + ["share_above", "cos_mean_decay", "share_above_decay"])
     out = np.zeros((len(users), len(names)))
-    order = np.argsort(users, kind="stable")
-    bounds = np.searchsorted(users[order], np.unique(users))
-    for rows in np.split(order, bounds[1:]):
+    for rows in _rows_by_user(users):
         history = histories[users[rows[0]]]
         if history.size == 0:
             continue
@@ -207,6 +201,120 @@ def aggregation_features(histories, users, candidates, item_vectors, *, half_lif
             + [above.mean(axis=1), cos @ weights, above @ weights]
         )
     return pd.DataFrame(out, columns=names)
+
+
+def liked_disliked_features(histories, ratings, users, candidates, item_vectors, *, liked_from: float = 4.0,
+                            disliked_to: float = 2.0, half_life: float = 20.0, threshold: float = 0.5) -> pd.DataFrame:
+    """Cosine statistics of each candidate to the user's liked items and, apart, to the disliked ones.
+
+    :func:`aggregation_features` treats every rated item alike, so a film the
+    user rated 1 pulls similar candidates up as much as one rated 5. Here the
+    history is split by rating: *liked* items (rating >= ``liked_from``) and
+    *disliked* items (rating <= ``disliked_to``); ratings in between (a 3 on
+    MovieLens' 1-5 scale) are neutral and join neither group. For each group
+    ``g`` and candidate ``j``, with :math:`c_t = \\cos(v_j, v_{i_t})` over the
+    group's items and the recency weights :math:`w_t` of the *whole* history
+    (so "recent" means recent in the user's timeline), renormalised over the
+    group, the columns are
+
+    * ``{g}_cos_mean``, ``{g}_cos_max``, ``{g}_share_above`` (share of the group with :math:`c_t > \\text{threshold}`);
+    * ``{g}_cos_mean_decay``, ``{g}_share_above_decay``: the same mean and share, weighted by :math:`w_t`;
+    * ``{g}_count``: how many items the group holds, so that a model can tell
+      an empty group (all statistics 0) from cosines near 0.
+
+    Parameters
+    ----------
+    histories : list of int arrays, time order (``Interactions.sequences()``)
+    ratings : csr_matrix of shape (len(histories), n_items)
+        The rating of every history item, for example ``history.to_csr("rating")``
+        of the same ``Interactions`` (``split.history("test")`` for the test
+        targets). A history item without a stored rating is an error.
+    users, candidates : int arrays of shape (n_pairs,)
+        Row into ``histories`` and item column of each pair.
+    item_vectors : array-like of shape (n_items, dim)
+    liked_from, disliked_to : float
+        The rating bounds of the two groups; ``disliked_to < liked_from``.
+    half_life : float
+        Decay half-life in events.
+    threshold : float in [-1, 1]
+
+    Returns
+    -------
+    DataFrame of shape (n_pairs, 12), in the order of the pairs: the six
+    ``liked_*`` columns, then the six ``disliked_*`` ones.
+
+    Examples
+    --------
+    >>> history = split.history("test")
+    >>> feats = liked_disliked_features(history.sequences(), history.to_csr("rating"), [0, 0], [10, 20], text_vectors)
+    """
+    liked_from = float(liked_from)
+    disliked_to = float(disliked_to)
+    if not disliked_to < liked_from:
+        raise ValueError(f"disliked_to={disliked_to} must be below liked_from={liked_from}: "
+                         f"the disliked ratings lie under the liked ones.")
+    _check_threshold(threshold)
+    unit = unit_rows(item_vectors)
+    histories = _check_histories(histories, len(unit))
+    users, candidates = _check_pairs(users, candidates, len(histories), len(unit))
+    if not sp.issparse(ratings) or ratings.shape != (len(histories), len(unit)):
+        raise ValueError(f"ratings must be a sparse matrix of shape ({len(histories)}, {len(unit)}), one row per "
+                         f"history (Interactions.to_csr('rating')); got {getattr(ratings, 'shape', type(ratings).__name__)}.")
+    ratings = sp.csr_matrix(ratings, dtype=np.float64, copy=True)
+    ratings.sort_indices()
+
+    stats = ["cos_mean", "cos_max", "share_above", "cos_mean_decay", "share_above_decay", "count"]
+    names = [f"{group}_{stat}" for group in ("liked", "disliked") for stat in stats]
+    out = np.zeros((len(users), len(names)))
+    for rows in _rows_by_user(users):
+        user = users[rows[0]]
+        history = histories[user]
+        if history.size == 0:
+            continue
+        lo, hi = ratings.indptr[user], ratings.indptr[user + 1]
+        where = np.searchsorted(ratings.indices[lo:hi], history)       # (n_history,): position in the rated row
+        found = where < hi - lo
+        found[found] = ratings.indices[lo:hi][where[found]] == history[found]
+        if not found.all():
+            raise ValueError(f"history {user} holds item {history[~found][0]}, which has no rating in ratings; pass "
+                             f"the to_csr('rating') of the same Interactions as the histories.")
+        rating = ratings.data[lo:hi][where]                             # (n_history,), time order
+        weights = recency_weights(len(history), half_life)
+        cos = unit[candidates[rows]] @ unit[history].T                  # (n_candidates, n_history)
+        for g, group in enumerate((rating >= liked_from, rating <= disliked_to)):
+            if not group.any():
+                continue
+            c, w = cos[:, group], weights[group] / weights[group].sum()
+            above = c > threshold
+            out[rows, g * len(stats): (g + 1) * len(stats)] = np.column_stack(
+                [c.mean(axis=1), c.max(axis=1), above.mean(axis=1), c @ w, above @ w, np.full(len(rows), group.sum())])
+    return pd.DataFrame(out, columns=names)
+
+
+def _check_threshold(threshold) -> None:
+    if not -1 <= threshold <= 1:
+        raise ValueError(f"threshold={threshold} must be a cosine in [-1, 1].")
+
+
+def _check_pairs(users, candidates, n_histories: int, n_items: int):
+    users = np.asarray(users, dtype=np.int64)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if users.shape != candidates.shape or users.ndim != 1:
+        raise ValueError(f"users and candidates must be 1-D of one length; got shapes {users.shape} and {candidates.shape}.")
+    if users.size and (users.min() < 0 or users.max() >= n_histories):
+        raise ValueError(f"users holds index {users.max() if users.max() >= n_histories else users.min()}, "
+                         f"outside the {n_histories} histories.")
+    if candidates.size and (candidates.min() < 0 or candidates.max() >= n_items):
+        raise ValueError(f"candidates holds item {candidates.max() if candidates.max() >= n_items else candidates.min()}, "
+                         f"outside the {n_items} items.")
+    return users, candidates
+
+
+def _rows_by_user(users: np.ndarray) -> list[np.ndarray]:
+    """The pair positions of each user, one array per distinct user (ascending user order)."""
+    order = np.argsort(users, kind="stable")
+    bounds = np.searchsorted(users[order], np.unique(users))
+    return np.split(order, bounds[1:]) if users.size else []
 
 
 def dual_user_factors(user_items, item_vectors, *, regularization: float = 1.0, alpha: float = 10.0) -> np.ndarray:
@@ -236,6 +344,9 @@ def dual_user_factors(user_items, item_vectors, *, regularization: float = 1.0, 
 
     an :math:`n_u \\times n_u` solve instead of a :math:`k \\times k` one; users
     with :math:`n_u \\ge k` take the direct solve. Memory stays O(k^2 + n_items k).
+    With :math:`\\alpha = 0` every user shares the one system and
+    :math:`x_u = H V^\\top p_u`, the sum of the rows of :math:`P = V H` over the
+    user's items: one sparse product for all users, no per-user solve.
 
     Parameters
     ----------
@@ -271,6 +382,10 @@ def dual_user_factors(user_items, item_vectors, *, regularization: float = 1.0, 
     dim = item_vectors.shape[1]
     gram = item_vectors.T @ item_vectors + regularization * np.eye(dim)      # (dim, dim) = H^-1, shared by all users
     projected = np.linalg.solve(gram, item_vectors.T).T                        # (n_items, dim): P = V H
+    if alpha == 0:  # c_u = 1 everywhere: x_u = P^T p_u for every user at once
+        preferences = sp.csr_matrix((np.ones(user_items.nnz), user_items.indices, user_items.indptr),
+                                    shape=user_items.shape)                    # (n_users, n_items), p_ui = 1
+        return np.asarray(preferences @ projected, dtype=np.float32)
     out = np.zeros((user_items.shape[0], dim))
     for u in range(user_items.shape[0]):
         lo, hi = user_items.indptr[u], user_items.indptr[u + 1]
