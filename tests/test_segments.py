@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys_lab.analysis.segments import choose_k, describe_segments, lookalike_recovery, lookalikes, similar, unit_rows
+from recsys_lab.analysis.segments import (choose_k, describe_segments, lookalike_recovery, lookalikes, segment_overlap,
+                                          similar, unit_rows)
 
 
 def clustered(n_per=30, d=6, groups=3, seed=0):
@@ -69,9 +70,36 @@ def test_lookalike_recovery_beats_the_base_rate_and_is_seeded():
     audience = np.flatnonzero(group == 0)
     a = lookalike_recovery(vectors, audience, N=10, repeats=5, random_state=0)
     b = lookalike_recovery(vectors, audience, N=10, repeats=5, random_state=0)
+    np.testing.assert_array_equal(a.pop("precisions"), b.pop("precisions"))
     assert a == b and a["precision"] > 0.9 and a["lift"] > 3 and a["low"] <= a["precision"] <= a["high"]
     assert a["base_rate"] == pytest.approx(15 / 75)
+    # the splits depend on the audience and the seed only: other vectors are measured on the same splits
+    noisy = vectors + np.random.default_rng(3).normal(scale=3, size=vectors.shape)
+    c = lookalike_recovery(noisy, audience, N=10, repeats=5, random_state=0)
+    assert c["precisions"].shape == (5,) and c["precision"] == pytest.approx(c["precisions"].mean())
     random = lookalike_recovery(np.random.default_rng(0).normal(size=(90, 6)), audience, N=10, repeats=30, random_state=0)
     assert random["lift"] < 2
     with pytest.raises(ValueError, match="seed_fraction=1.5"):
         lookalike_recovery(vectors, audience, seed_fraction=1.5)
+
+
+def test_segment_overlap_against_shuffled_labels():
+    _, group = clustered(n_per=40)
+    rng = np.random.default_rng(4)
+    noisy = np.where(rng.random(len(group)) < 0.3, rng.integers(3, size=len(group)), group)   # 30% relabelled
+    unrelated = rng.integers(2, size=len(group))
+    table = segment_overlap(group, {"same": group, "noisy": noisy, "unrelated": unrelated}, n_permutations=99,
+                            random_state=0)
+    assert table.loc["same", "AMI"] == pytest.approx(1) and table.loc["same", "ARI"] == pytest.approx(1)
+    assert table.loc["noisy", "AMI"] > table.loc["noisy", "AMI shuffled 95%"]
+    assert table.loc["noisy", "AMI p-value"] == pytest.approx(0.01)   # no shuffle reaches it
+    assert table.loc["unrelated", "AMI"] < 0.05 and table.loc["unrelated", "ARI p-value"] > 0.01
+    assert abs(table.loc["unrelated", "AMI shuffled 95%"]) < 0.05      # chance agreement stays near 0
+    again = segment_overlap(group, {"noisy": noisy}, n_permutations=99, random_state=0)
+    assert again.loc["noisy", "AMI shuffled 95%"] == table.loc["noisy", "AMI shuffled 95%"]   # seeded
+    with pytest.raises(ValueError, match="grouping 'short'"):
+        segment_overlap(group, {"short": group[:-1]})
+    with pytest.raises(ValueError, match="n_permutations=0"):
+        segment_overlap(group, {"same": group}, n_permutations=0)
+    with pytest.raises(ValueError, match="1-D"):
+        segment_overlap(group[:, None], {"same": group})

@@ -7,6 +7,9 @@ own ranked list:
   restricted by a business filter (a genre, a release year, unseen items...);
 * :func:`choose_k` and :func:`describe_segments` cluster users with K-Means
   and describe each segment by what its members watch and who they are;
+  :func:`segment_overlap` measures how far the segments agree with another
+  grouping of the same users (demographics, another model's segments),
+  against the agreement that shuffled labels reach by chance;
 * :func:`lookalikes` and :func:`lookalike_recovery` expand a seed audience to
   its nearest users and measure, on held-out members of the audience, how
   well the expansion works.
@@ -20,13 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
 
 from recsys_lab.evaluation.bootstrap import bootstrap_ci
 from recsys_lab.evaluation.metrics import top_k
 from recsys_lab.validation import check_positive_int, check_random_state, seed_from
 
-__all__ = ["unit_rows", "similar", "choose_k", "describe_segments", "lookalikes", "lookalike_recovery"]
+__all__ = ["unit_rows", "similar", "choose_k", "describe_segments", "segment_overlap", "lookalikes",
+           "lookalike_recovery"]
 
 
 def unit_rows(vectors) -> np.ndarray:
@@ -143,6 +147,63 @@ def describe_segments(labels, users: pd.DataFrame, user_items, items: pd.DataFra
     return pd.DataFrame(rows).set_index("segment")
 
 
+def segment_overlap(labels, groupings: dict, *, n_permutations: int = 200, random_state=None) -> pd.DataFrame:
+    """Agreement of segments with other groupings of the same users, against shuffled labels.
+
+    Two chance-corrected scores of how well one partition predicts another:
+    the adjusted mutual information (AMI, Vinh, Epps & Bailey, 2010) and the
+    adjusted Rand index (ARI, Hubert & Arabie, 1985). Both are 1 for the
+    same partition and 0 *in expectation* for unrelated ones, but a finite
+    sample of unrelated labels still scores a little above or below 0. The
+    permutation baseline measures that noise: the segment labels are
+    shuffled ``n_permutations`` times, which keeps the segment sizes and
+    breaks any link to the grouping.
+
+    Parameters
+    ----------
+    labels : array of shape (n_users,)
+        Segment of each user.
+    groupings : dict name -> array of shape (n_users,)
+        Other labels of the same users (age band, gender, occupation, another
+        model's segments); any hashable values.
+    n_permutations : int
+        Shuffles for the baseline.
+    random_state : None, int or numpy.random.Generator
+        Seeds the shuffles.
+
+    Returns
+    -------
+    DataFrame indexed by grouping, with for ``AMI`` and for ``ARI``: the
+    score, ``... shuffled 95%`` (the 95th percentile of the score over the
+    shuffles) and ``... p-value`` ((1 + shuffles scoring at least as high) /
+    (1 + n_permutations)). A score above its shuffled 95% is agreement
+    beyond chance; how *much* agreement is the score itself.
+
+    Examples
+    --------
+    >>> segment_overlap(segments, {"gender": ml.users.gender.to_numpy()}, random_state=0)
+    """
+    labels = np.asarray(labels)
+    n_permutations = check_positive_int(n_permutations, "n_permutations")
+    if labels.ndim != 1 or len(labels) < 2:
+        raise ValueError(f"labels must be a 1-D array of at least two users, got shape {labels.shape}.")
+    rng = check_random_state(random_state)
+    shuffles = [rng.permutation(labels) for _ in range(n_permutations)]   # the same shuffles for every grouping
+    rows = []
+    for name, other in groupings.items():
+        other = np.asarray(other)
+        if other.shape != labels.shape:
+            raise ValueError(f"grouping {name!r} has shape {other.shape}; expected {labels.shape}, one label per user.")
+        row = {"grouping": name}
+        for score_name, score in (("AMI", adjusted_mutual_info_score), ("ARI", adjusted_rand_score)):
+            observed = score(other, labels)
+            null = np.array([score(other, shuffled) for shuffled in shuffles])
+            row.update({score_name: observed, f"{score_name} shuffled 95%": np.quantile(null, 0.95),
+                        f"{score_name} p-value": (1 + (null >= observed).sum()) / (1 + n_permutations)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("grouping")
+
+
 def lookalikes(user_vectors, seeds, N: int) -> np.ndarray:
     """The ``N`` non-seed users closest (cosine) to the centroid of the seeds' unit vectors.
 
@@ -175,8 +236,13 @@ def lookalike_recovery(user_vectors, audience, *, seed_fraction: float = 0.5, N:
     Returns
     -------
     dict with ``precision`` (mean over repeats), ``low`` / ``high`` (95%
-    bootstrap interval over repeats), ``base_rate`` and ``lift``
-    (precision / base_rate).
+    bootstrap interval over repeats), ``base_rate``, ``lift``
+    (precision / base_rate) and ``precisions``, the array of shape
+    (repeats,) with each repeat's precision. The splits depend only on
+    ``audience``, ``seed_fraction``, ``repeats`` and ``random_state``, so two
+    sets of vectors measured with the same int ``random_state`` see the same
+    splits, and ``paired_bootstrap_ci`` of their ``precisions`` compares
+    them split by split.
     """
     user_vectors = np.asarray(user_vectors)
     audience = np.unique(np.asarray(audience, dtype=np.int64))
@@ -196,4 +262,4 @@ def lookalike_recovery(user_vectors, audience, *, seed_fraction: float = 0.5, N:
     base_rate = (len(audience) - n_seeds) / (len(user_vectors) - n_seeds)
     low, high = bootstrap_ci(precisions, random_state=0)
     return {"precision": precisions.mean(), "low": low, "high": high, "base_rate": base_rate,
-            "lift": precisions.mean() / base_rate}
+            "lift": precisions.mean() / base_rate, "precisions": precisions}
