@@ -1,4 +1,4 @@
-"""ProjectedContent: the prefix pairs, the masked softmax, the start at the raw vectors, training, bad input."""
+"""ProjectedContent: the masked softmax, the start at the raw vectors, training, bad input."""
 
 import dataclasses
 
@@ -11,7 +11,7 @@ from recsys_lab.data import leave_last_out
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.evaluation import refit
 from recsys_lab.models.content import ContentRecommender
-from recsys_lab.models.projected_content import ProjectedContent, ProjectionConfig, ProjectionModule, prefix_histories
+from recsys_lab.models.projected_content import ProjectedContent, ProjectionConfig, ProjectionModule
 
 CONFIG = ProjectionConfig(dim=4, max_history=5, recent_targets=None, epochs=3, batch_size=32)
 
@@ -30,24 +30,6 @@ def log():
 @pytest.fixture(scope="module")
 def vectors():
     return np.random.default_rng(1).standard_normal((16, 6))
-
-
-def test_prefix_histories_most_recent_first_and_last_k():
-    histories, targets = prefix_histories([np.array([4, 5, 6]), np.array([7])], max_history=2, pad=-1)
-    np.testing.assert_array_equal(histories, [[4, -1], [5, 4]])
-    np.testing.assert_array_equal(targets, [5, 6])
-    histories, targets = prefix_histories([np.array([4, 5, 6, 8])], max_history=3, pad=-1, last=2)
-    np.testing.assert_array_equal(histories, [[5, 4, -1], [6, 5, 4]])
-    np.testing.assert_array_equal(targets, [6, 8])
-
-
-def test_prefix_histories_refuses_bad_input():
-    with pytest.raises(ValueError, match="no user has two or more events"):
-        prefix_histories([np.array([1]), np.array([], dtype=np.int64)], max_history=2, pad=-1)
-    with pytest.raises(ValueError, match="max_history=0"):
-        prefix_histories([np.array([1, 2])], max_history=0, pad=-1)
-    with pytest.raises(ValueError, match="last=0"):
-        prefix_histories([np.array([1, 2])], max_history=2, pad=-1, last=0)
 
 
 def test_module_starts_at_the_raw_cosines_and_masks_history_and_non_candidates():

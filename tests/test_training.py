@@ -1,11 +1,11 @@
-"""The shared torch training loop: early stopping on a validation metric."""
+"""The shared torch training loop: early stopping on a validation metric; the next-item training pairs."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from recsys_lab.models.training import train  # noqa: E402
+from recsys_lab.models.training import prefix_histories, train  # noqa: E402
 
 
 def fit_line(metrics, *, patience, epochs=10):
@@ -52,3 +52,21 @@ def test_patience_errors_say_what_is_missing():
         train(module, batches, loss, patience=3, on_epoch_end=lambda epoch: None, **args)
     with pytest.raises(ValueError, match="patience"):
         train(module, batches, loss, patience=0, on_epoch_end=lambda epoch: 1.0, **args)
+
+
+def test_prefix_histories_most_recent_first_and_last_k():
+    histories, targets = prefix_histories([np.array([4, 5, 6]), np.array([7])], max_history=2, pad=-1)
+    np.testing.assert_array_equal(histories, [[4, -1], [5, 4]])
+    np.testing.assert_array_equal(targets, [5, 6])
+    histories, targets = prefix_histories([np.array([4, 5, 6, 8])], max_history=3, pad=-1, last=2)
+    np.testing.assert_array_equal(histories, [[5, 4, -1], [6, 5, 4]])
+    np.testing.assert_array_equal(targets, [6, 8])
+
+
+def test_prefix_histories_refuses_bad_input():
+    with pytest.raises(ValueError, match="no user has two or more events"):
+        prefix_histories([np.array([1]), np.array([], dtype=np.int64)], max_history=2, pad=-1)
+    with pytest.raises(ValueError, match="max_history=0"):
+        prefix_histories([np.array([1, 2])], max_history=0, pad=-1)
+    with pytest.raises(ValueError, match="last=0"):
+        prefix_histories([np.array([1, 2])], max_history=2, pad=-1, last=0)

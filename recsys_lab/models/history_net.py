@@ -30,7 +30,7 @@ from torch import nn
 
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.models.base import Recommender
-from recsys_lab.models.training import pick_device, torch_generator, train
+from recsys_lab.models.training import pick_device, prefix_histories, torch_generator, train
 from recsys_lab.validation import check_item_vectors, check_nonnegative_float, check_positive_int, check_user_items
 
 __all__ = ["HistoryNetConfig", "HistoryNet"]
@@ -160,17 +160,6 @@ class HistoryNet(Recommender):
     def cfg(self) -> HistoryNetConfig:
         return self.config if self.config is not None else HistoryNetConfig()
 
-    def _training_pairs(self, sequences, max_history):
-        """Every (history before position t, item at t) pair of every user, t >= 1."""
-        histories, targets = [], []
-        for sequence in sequences:
-            for stop in range(1, len(sequence)):
-                histories.append(_recent_first(sequence, stop, max_history, self.n_items))
-                targets.append(sequence[stop])
-        if not targets:
-            raise ValueError("no user has two or more events: there is no next item to learn from.")
-        return np.stack(histories), np.asarray(targets, dtype=np.int64)   # (n_pairs, L), (n_pairs,)
-
     def fit(self, user_items, *, show_progress: bool = True, on_epoch_end=None) -> "HistoryNet":
         """Train on every next-item prediction inside the histories of ``user_items`` (an Interactions).
 
@@ -190,7 +179,7 @@ class HistoryNet(Recommender):
             external = torch.as_tensor(check_item_vectors(self.item_vectors, self.n_items))
             if not torch.isfinite(external).all():
                 raise ValueError("item_vectors contain NaN or infinite values.")
-        histories, targets = self._training_pairs(user_items.sequences(), config.max_history)
+        histories, targets = prefix_histories(user_items.sequences(), config.max_history, pad=self.n_items)
 
         rng, _ = torch_generator(self.random_state)   # also seeds torch's initialisation
         device = pick_device(config.device)

@@ -35,11 +35,11 @@ from recsys_lab.data.interactions import Interactions
 from recsys_lab.features.external import recency_weights, unit_rows
 from recsys_lab.models.base import FactorRecommender, Recommender
 from recsys_lab.models.content import check_pooling, profile_scores
-from recsys_lab.models.training import pick_device, torch_generator, train
+from recsys_lab.models.training import pick_device, prefix_histories, torch_generator, train
 from recsys_lab.validation import (check_factors_finite, check_item_vectors, check_nonnegative_float,
                                    check_positive_int, check_user_items)
 
-__all__ = ["ProjectionConfig", "ProjectedContent", "prefix_histories"]
+__all__ = ["ProjectionConfig", "ProjectedContent"]
 
 
 @dataclass
@@ -71,45 +71,6 @@ class ProjectionConfig:
         if self.patience is not None:
             check_positive_int(self.patience, "patience")
         return self
-
-
-def prefix_histories(sequences, max_history: int, pad: int, *, last: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Every (history before position t, item at t) pair of every sequence, t >= 1 (or its ``last`` ones).
-
-    Parameters
-    ----------
-    sequences : list of int arrays, oldest first (``Interactions.sequences()``)
-    max_history : int
-        Events kept per prefix.
-    pad : int
-        Fill value of prefixes shorter than ``max_history``.
-    last : int, optional
-        Keep only the ``last`` pairs of each sequence (its most recent targets).
-
-    Returns
-    -------
-    histories : ndarray of shape (n_pairs, max_history), int64, most recent first
-    targets : ndarray of shape (n_pairs,), int64
-
-    >>> prefix_histories([np.array([4, 5, 6])], max_history=2, pad=-1)
-    (array([[ 4, -1], [ 5,  4]]), array([5, 6]))
-    """
-    max_history = check_positive_int(max_history, "max_history")
-    if last is not None:
-        check_positive_int(last, "last")
-    histories, targets = [], []
-    for sequence in sequences:
-        sequence = np.asarray(sequence, dtype=np.int64)
-        if len(sequence) < 2:
-            continue
-        padded = np.concatenate([np.full(max_history, pad, dtype=np.int64), sequence])
-        windows = np.lib.stride_tricks.sliding_window_view(padded, max_history)   # row k: sequence[k - L: k]
-        start = 1 if last is None else max(1, len(sequence) - last)
-        histories.append(windows[start: len(sequence), ::-1])                   # (len - start, L), most recent first
-        targets.append(sequence[start:])
-    if not targets:
-        raise ValueError("no user has two or more events: there is no next item to learn from.")
-    return np.concatenate(histories), np.concatenate(targets)
 
 
 class ProjectionModule(nn.Module):

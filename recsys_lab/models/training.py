@@ -4,7 +4,8 @@ A model supplies its ``nn.Module``, a function that yields mini-batches for
 an epoch, and a loss; the loop handles the device, seeding, the optimiser,
 progress bars, a NaN check, the per-epoch loss history and early stopping on
 a validation metric. Keeping it in one place means chapters 06 and 08-12
-differ only in what is actually new.
+differ only in what is actually new. ``prefix_histories`` builds the
+(recent history, next item) pairs that the next-item models train on.
 
 This module imports torch; ``import recsys_lab`` does not.
 """
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from recsys_lab.validation import check_nonnegative_float, check_positive_int, check_random_state
 
-__all__ = ["pick_device", "torch_generator", "TrainingHistory", "train"]
+__all__ = ["pick_device", "torch_generator", "prefix_histories", "TrainingHistory", "train"]
 
 logger = logging.getLogger("recsys_lab")
 
@@ -44,6 +45,45 @@ def torch_generator(random_state) -> tuple[np.random.Generator, int]:
     seed = int(rng.integers(2**31 - 1))
     torch.manual_seed(seed)
     return rng, seed
+
+
+def prefix_histories(sequences, max_history: int, pad: int, *, last: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every (history before position t, item at t) pair of every sequence, t >= 1 (or its ``last`` ones).
+
+    Parameters
+    ----------
+    sequences : list of int arrays, oldest first (``Interactions.sequences()``)
+    max_history : int
+        Events kept per prefix.
+    pad : int
+        Fill value of prefixes shorter than ``max_history``.
+    last : int, optional
+        Keep only the ``last`` pairs of each sequence (its most recent targets).
+
+    Returns
+    -------
+    histories : ndarray of shape (n_pairs, max_history), int64, most recent first
+    targets : ndarray of shape (n_pairs,), int64
+
+    >>> prefix_histories([np.array([4, 5, 6])], max_history=2, pad=-1)
+    (array([[ 4, -1], [ 5,  4]]), array([5, 6]))
+    """
+    max_history = check_positive_int(max_history, "max_history")
+    if last is not None:
+        check_positive_int(last, "last")
+    histories, targets = [], []
+    for sequence in sequences:
+        sequence = np.asarray(sequence, dtype=np.int64)
+        if len(sequence) < 2:
+            continue
+        padded = np.concatenate([np.full(max_history, pad, dtype=np.int64), sequence])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, max_history)   # row k: sequence[k - L: k]
+        start = 1 if last is None else max(1, len(sequence) - last)
+        histories.append(windows[start: len(sequence), ::-1])                   # (len - start, L), most recent first
+        targets.append(sequence[start:])
+    if not targets:
+        raise ValueError("no user has two or more events: there is no next item to learn from.")
+    return np.concatenate(histories), np.concatenate(targets)
 
 
 @dataclass
