@@ -86,7 +86,7 @@ def without_user_and_item(ratings, user, item):
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=ratings.shape)
 
 
-@pytest.mark.parametrize("normalize", ["item", "user", "both"])
+@pytest.mark.parametrize("normalize", ["item", "user", "both", "biases"])
 def test_cold_user_and_cold_item_get_the_baseline(ratings, normalize):
     """With any normalization, a user or item without training ratings is predicted its baseline, never the floor."""
     cold = without_user_and_item(ratings, user=3, item=7)
@@ -101,8 +101,8 @@ def test_cold_user_and_cold_item_get_the_baseline(ratings, normalize):
         np.testing.assert_allclose(model.item_means_[7], global_mean)      # the item's baseline is the global mean
     cold_user = model.predict(np.full(30, 3), np.arange(30))
     np.testing.assert_allclose(cold_user, np.clip(model.user_means_[3] + model.item_means_, 1, 5))
-    if normalize == "both":
-        np.testing.assert_allclose(cold_user, model.item_means_)            # a new user gets the item means
+    if normalize in ("both", "biases"):
+        np.testing.assert_allclose(cold_user, model.item_means_)            # a new user gets the item baselines
     assert cold_item.min() > 1.0 and cold_user.min() > 1.0
 
 
@@ -138,6 +138,50 @@ def test_user_step_is_the_closed_form(ratings):
         # the first sweep's user vectors are not stored, so re-solve them with the package
         pattern = sp.csr_matrix((np.ones(len(items)), (np.zeros(len(items), int), items)), shape=(1, 30))
         np.testing.assert_allclose(weighted_ridge_solve(pattern, Y0, (Yu.T @ residual)[None], ridge=0.2 * len(items))[0], direct)
+
+
+def test_learned_biases_are_the_last_ridge_coordinate(ratings):
+    """With normalize="biases", each user's [x_u, b_u] is the ridge solution against [y_i, 1] with targets
+    r - mu - b_i, the objective never increases, and predictions add mu + b_u + b_i to the dot product."""
+    model = ExplicitALS(3, regularization=0.1, iterations=1, normalize="biases", random_state=0).fit(ratings, show_progress=False)
+    mu = ratings.data.mean()
+    Y0 = np.hstack([0.1 * np.random.default_rng(0).standard_normal((30, 3)), np.ones((30, 1))])  # what the user step saw
+    for u in (0, 11):
+        items = ratings[u].indices
+        direct = np.linalg.solve(Y0[items].T @ Y0[items] + 0.1 * len(items) * np.eye(4), Y0[items].T @ (ratings[u].data - mu))
+        np.testing.assert_allclose(np.append(model.user_factors[u], model.user_means_[u]), direct)
+    model = ExplicitALS(3, regularization=0.1, iterations=5, normalize="biases", random_state=0).fit(ratings, show_progress=False)
+    assert np.all(np.diff(model.objective_history_) <= 1e-9)
+    item_bias = model.item_means_ - mu
+    users, items = ratings.nonzero()
+    expected = mu + model.user_means_[users] + item_bias[items] + np.einsum(
+        "pk,pk->p", model.user_factors[users], model.item_factors[items])
+    np.testing.assert_allclose(model.predict(users, items, clip=False), expected)
+
+
+def test_learned_biases_recover_planted_biases():
+    """Ratings made of a global mean, user and item biases and noise: the learned biases find them, and the
+    fit beats the precomputed item-mean-plus-offset baseline, which mixes the two effects up when users
+    rate different films."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, 80
+    user_bias, item_bias = rng.normal(0, 0.6, n_users), rng.normal(0, 0.6, n_items)
+    rows, cols = [], []
+    for u in range(n_users):   # harsh users (low bias) rate the good films (high bias) more often
+        weights = np.exp(-2 * user_bias[u] * item_bias)
+        chosen = rng.choice(n_items, size=25, replace=False, p=weights / weights.sum())
+        rows += [u] * 25
+        cols += list(chosen)
+    rows, cols = np.array(rows), np.array(cols)
+    values = 5.0 + user_bias[rows] + item_bias[cols] + rng.normal(0, 0.3, len(rows))   # all positive
+    ratings = sp.csr_matrix((values, (rows, cols)), shape=(n_users, n_items))
+    fit = lambda normalize: ExplicitALS(1, regularization=0.01, iterations=10, normalize=normalize,
+                                        random_state=0).fit(ratings, show_progress=False)
+    learned, fixed = fit("biases"), fit("both")
+    assert np.corrcoef(learned.item_means_, item_bias)[0, 1] > 0.95
+    assert np.corrcoef(learned.user_means_, user_bias)[0, 1] > 0.95
+    baseline_error = lambda m: np.sqrt(np.mean((values - m.user_means_[rows] - m.item_means_[cols]) ** 2))
+    assert baseline_error(learned) < baseline_error(fixed)
 
 
 def test_weighted_ridge_solve_against_a_loop():

@@ -21,6 +21,16 @@ item nobody rated: its vector is 0 and its prediction is the baseline.
 ``normalize="both"`` subtracts the item's mean and then the user's mean
 offset from those item means, a biases baseline ``m_ui = mu_i + b_u`` (Koren
 2010, without his shrinkage), so both sides of the matrix get a sensible one.
+
+``normalize="biases"`` learns that baseline instead of computing it up front:
+``r_ui ~ mu + b_u + b_i + x_u . y_i`` with the global mean ``mu`` fixed and the
+biases fitted by the same alternating solves. Appending a constant 1 to the
+other side's vectors turns each bias into one more coordinate of the ridge
+regression, ``[x_u, b_u] . [y_i, 1]`` in the user step and ``[x_u, 1] . [y_i, b_i]``
+in the item step, penalised like the vectors. The biases then absorb what
+the precomputed means get wrong (a harsh user's low ratings of popular films
+are not all the films' fault), and a user or item without ratings still gets
+``b = 0`` and ``x = 0``: the global mean plus the other side's bias.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ __all__ = ["ExplicitALS", "weighted_ridge_solve"]
 
 logger = logging.getLogger("recsys_lab")
 
-NORMALIZATIONS = ("item", "user", "both", "none")
+NORMALIZATIONS = ("item", "user", "both", "biases", "none")
 _OUTER_BUDGET = 2**23  # floats in one block of item outer products
 
 
@@ -112,14 +122,16 @@ class ExplicitALS(FactorRecommender):
         lambda; each row's penalty is ``lambda * max(n_u, 1)`` (ALS-WR).
     iterations : int
         Alternating sweeps (users, then items).
-    normalize : {"item", "user", "both", "none"}
+    normalize : {"item", "user", "both", "biases", "none"}
         Which baseline to subtract before factorizing and add back after:
         the item's mean rating, the user's, or both (the item's mean plus
-        the user's mean offset from it). An item (user) with no ratings
-        gets the global mean as its mean and an offset of 0, so with any
-        normalization a user or item without training ratings is predicted
-        its baseline. ``"none"`` predicts 0 for them (clipped to the lowest
-        rating by :meth:`predict`): it is there to show why the mean matters.
+        the user's mean offset from it); ``"biases"`` learns a user and an
+        item bias around the global mean with the factors instead. An item
+        (user) with no ratings gets the global mean as its mean and an offset
+        or bias of 0, so with any normalization a user or item without
+        training ratings is predicted its baseline. ``"none"`` predicts 0 for
+        them (clipped to the lowest rating by :meth:`predict`): it is there
+        to show why the mean matters.
     random_state : None, int or numpy.random.Generator
         Seeds the initial item vectors, normal with scale 0.1.
 
@@ -130,7 +142,8 @@ class ExplicitALS(FactorRecommender):
     user_means_, item_means_ : ndarray of shape (n_users,), (n_items,)
         The baseline added back, ``user_means_[u] + item_means_[i]`` (zeros
         for the side not normalized; with ``"both"``, ``user_means_`` holds
-        each user's offset from the item means).
+        each user's offset from the item means; with ``"biases"``, the learned
+        ``b_u`` and ``mu + b_i``).
     objective_history_ : list of float
         The ALS-WR objective after each sweep (it never increases).
 
@@ -178,17 +191,20 @@ class ExplicitALS(FactorRecommender):
         ridge_users = regularization * np.maximum(np.diff(residual.indptr), 1)
         ridge_items = regularization * np.maximum(np.diff(residual_t.indptr), 1)
 
+        learn_biases = self.normalize == "biases"
         X = np.zeros((n_users, factors))
         Y = 0.1 * rng.standard_normal((n_items, factors))
+        user_bias, item_bias = np.zeros(n_users), np.zeros(n_items)
         self.objective_history_ = []
         for sweep in tqdm(range(iterations), disable=not show_progress, desc="explicit ALS"):
-            X = weighted_ridge_solve(pattern, Y, residual @ Y, ridge=ridge_users)
-            Y = weighted_ridge_solve(pattern_t, X, residual_t @ X, ridge=ridge_items)
-            objective = _objective(residual, X, Y, ridge_users, ridge_items)
+            X, user_bias = _solve_side(pattern, residual, Y, item_bias, ridge_users, learn_biases)
+            Y, item_bias = _solve_side(pattern_t, residual_t, X, user_bias, ridge_items, learn_biases)
+            objective = _objective(residual, X, Y, user_bias, item_bias, ridge_users, ridge_items)
             self.objective_history_.append(objective)
             logger.debug("explicit ALS sweep %d objective %.4f", sweep + 1, objective)
         check_factors_finite(type(self).__name__, user_factors=X, item_factors=Y)
         self.user_factors, self.item_factors = X, Y
+        self.user_means_, self.item_means_ = self.user_means_ + user_bias, self.item_means_ + item_bias
         self.rating_range_ = (float(ratings.data.min()), float(ratings.data.max()))
         return self
 
@@ -232,12 +248,15 @@ def _means(ratings: sp.csr_matrix, normalize: str) -> tuple[np.ndarray, np.ndarr
     """Per-user and per-item baselines; the side not normalized gets zeros.
 
     A row or column without ratings gets the global mean (``"item"``,
-    ``"user"``) or, for the user offset of ``"both"``, zero.
+    ``"user"``) or, for the user offset of ``"both"``, zero. ``"biases"``
+    starts from the global mean alone.
     """
     n_users, n_items = ratings.shape
     if normalize == "none":
         return np.zeros(n_users), np.zeros(n_items)
     global_mean = float(ratings.data.mean())
+    if normalize == "biases":                                  # the biases themselves are learned in fit
+        return np.zeros(n_users), np.full(n_items, global_mean)
     if normalize == "user":
         return _row_means(ratings, fallback=global_mean), np.zeros(n_items)
     item_means = _row_means(ratings.T.tocsr(), fallback=global_mean)
@@ -261,8 +280,26 @@ def _ones_like(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return ones
 
 
-def _objective(residual, X, Y, ridge_users, ridge_items) -> float:
-    """Squared error on observed entries plus the ALS-WR penalties."""
+def _solve_side(pattern, residual, other, other_bias, ridge, learn_bias):
+    """One half-sweep: every row's vector, and its bias when ``learn_bias``, with the other side fixed.
+
+    The bias is one more ridge coordinate: the other side's vectors get a
+    column of ones, and its biases leave the targets. Without biases the
+    returned bias stays zero.
+    """
+    if not learn_bias:
+        return weighted_ridge_solve(pattern, other, residual @ other, ridge=ridge), np.zeros(pattern.shape[0])
+    targets = residual.copy()
+    targets.data = targets.data - other_bias[targets.indices]
+    design = np.hstack([other, np.ones((len(other), 1))])                    # (m, k + 1)
+    solved = weighted_ridge_solve(pattern, design, targets @ design, ridge=ridge)
+    return solved[:, :-1], solved[:, -1]
+
+
+def _objective(residual, X, Y, user_bias, item_bias, ridge_users, ridge_items) -> float:
+    """Squared error on observed entries plus the ALS-WR penalties (biases penalised like the vectors)."""
     rows = np.repeat(np.arange(residual.shape[0]), np.diff(residual.indptr))
-    errors = residual.data - np.einsum("pk,pk->p", X[rows], Y[residual.indices])
-    return float(errors @ errors + ridge_users @ (X**2).sum(1) + ridge_items @ (Y**2).sum(1))
+    errors = (residual.data - user_bias[rows] - item_bias[residual.indices]
+              - np.einsum("pk,pk->p", X[rows], Y[residual.indices]))
+    return float(errors @ errors + ridge_users @ ((X**2).sum(1) + user_bias**2)
+                 + ridge_items @ ((Y**2).sum(1) + item_bias**2))
