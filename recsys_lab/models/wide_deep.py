@@ -14,6 +14,14 @@ The task here is implicit feedback: observed (user, item) pairs are
 positives, sampled unobserved pairs negatives. The fitted model also ranks:
 score every item for a user, as any :class:`~recsys_lab.models.Recommender`.
 
+Two options turn the classifier into a ranker. ``loss="softmax"`` trains
+each positive against its own sampled negatives with a sampled softmax,
+``-log(exp s_ui / (exp s_ui + sum_j exp s_uj))``, so only the order of a
+user's items counts (what a top-k list needs), not their calibration.
+``dot=True`` adds the dot product of the user-id and item-id embeddings
+to the logit, the interaction a factor model gets for free and an MLP has
+to learn (Rendle et al., 2020).
+
 This module imports torch; ``import recsys_lab`` does not.
 """
 
@@ -47,10 +55,12 @@ class WideDeepConfig:
     embedding_dim: int = 16             # width of each field's embedding in the deep part
     hidden: tuple = (64, 32)            # MLP layer widths of the deep part
     dropout: float = 0.1                # between MLP layers
+    loss: str = "logistic"              # "logistic": pairs labelled 1/0; "softmax": each positive vs its negatives
+    dot: bool = False                   # add the user-id . item-id embedding dot product to the logit
     negatives: int = 4                  # sampled unobserved items per observed pair, redrawn each epoch
     epochs: int = 6                     # passes over the observed pairs (a cap with early stopping)
     patience: int | None = None         # with a validation metric: stop after this many epochs without a gain
-    batch_size: int = 4096              # pairs (positive or negative) per step
+    batch_size: int = 4096              # pairs (positive or negative) per step, either loss
     lr: float = 5e-3                    # Adam learning rate
     weight_decay: float = 0.0           # L2 on every parameter
     device: str | None = None           # None: cuda when present, else the CPU
@@ -58,6 +68,8 @@ class WideDeepConfig:
     def __post_init__(self):
         if self.parts not in ("wide", "deep", "wide_deep"):
             raise ValueError(f"parts={self.parts!r} must be 'wide', 'deep' or 'wide_deep'.")
+        if self.loss not in ("logistic", "softmax"):
+            raise ValueError(f"loss={self.loss!r} must be 'logistic' or 'softmax'.")
         for name in ("embedding_dim", "negatives", "epochs", "batch_size"):
             check_positive_int(getattr(self, name), name)
         for width in self.hidden:
@@ -130,11 +142,22 @@ class WideDeepModule(nn.Module):
             logit = logit + self.wide_logit(codes)
         if self.cfg.parts in ("deep", "wide_deep"):
             logit = logit + self.deep_logit(codes)
+        if self.cfg.dot:
+            user_vectors = self.deep["user_id"](codes["user_id"]).sum(1)   # (B, d); one id per row
+            item_vectors = self.deep["item_id"](codes["item_id"]).sum(1)   # (B, d)
+            logit = logit + (user_vectors * item_vectors).sum(1)
         return logit                                                    # (B,)
 
 
 def logistic_loss(module: WideDeepModule, users, items, labels) -> torch.Tensor:
+    """Binary cross-entropy of every (user, item) pair against its 1/0 label."""
     return F.binary_cross_entropy_with_logits(module(users, items), labels)
+
+
+def sampled_softmax_loss(module: WideDeepModule, users, items) -> torch.Tensor:
+    """Cross-entropy of each positive against its own negatives: ``items[:, 0]`` is the positive."""
+    logits = module(users.repeat_interleave(items.shape[1]), items.reshape(-1)).view(items.shape)   # (B, 1 + K)
+    return F.cross_entropy(logits, torch.zeros(len(users), dtype=torch.long, device=logits.device))
 
 
 class WideDeep(Recommender):
@@ -167,9 +190,10 @@ class WideDeep(Recommender):
 
     def fit(self, user_items, *, user_features: Features | None = None, item_features: Features | None = None,
             show_progress: bool = True, on_epoch_end=None) -> "WideDeep":
-        """Learn P(interaction) from the observed pairs of ``user_items`` and sampled unobserved ones.
+        """Learn to score the observed pairs of ``user_items`` above sampled unobserved ones.
 
-        Without features the model sees only ``user_id`` and ``item_id``.
+        Without features the model sees only ``user_id`` and ``item_id``
+        (``dot=True`` needs both fields).
         ``on_epoch_end(model)`` may return a validation metric (higher is
         better) to record in ``history_.metric``; with ``config.patience``
         set, training then stops once it has not improved for ``patience``
@@ -190,13 +214,15 @@ class WideDeep(Recommender):
         for a, b in cfg.crosses:
             if a not in user_features or b not in item_features:
                 raise ValueError(f"cross ({a!r}, {b!r}) needs a user field and an item field; the fields are {sorted(known)}.")
+        if cfg.dot and ("user_id" not in user_features or "item_id" not in item_features):
+            raise ValueError(f"dot=True needs a 'user_id' user field and an 'item_id' item field; the fields are {sorted(known)}.")
         unknown = set(cfg.wide_fields or ()) - known
         if unknown:
             raise ValueError(f"wide_fields {sorted(unknown)} are not among the fields {sorted(known)}.")
         rng, _ = torch_generator(self.random_state)
         pos_users, pos_items = user_items.nonzero()
 
-        def batches(rng):
+        def pair_batches(rng):
             neg_items = sample_negatives(pos_users, user_items, cfg.negatives, rng).ravel()
             users = np.concatenate([pos_users, np.repeat(pos_users, cfg.negatives)])
             items = np.concatenate([pos_items, neg_items])
@@ -206,9 +232,17 @@ class WideDeep(Recommender):
                 rows = order[start : start + cfg.batch_size]
                 yield users[rows], items[rows], labels[rows]
 
+        def softmax_batches(rng):
+            items = np.column_stack([pos_items, sample_negatives(pos_users, user_items, cfg.negatives, rng)])
+            order, step = rng.permutation(len(pos_users)), max(1, cfg.batch_size // (1 + cfg.negatives))
+            for start in range(0, len(order), step):        # the same number of pairs per step as pair_batches
+                rows = order[start : start + step]
+                yield pos_users[rows], items[rows]
+
+        batches, loss = (softmax_batches, sampled_softmax_loss) if cfg.loss == "softmax" else (pair_batches, logistic_loss)
         self.module_ = WideDeepModule(user_features, item_features, cfg)
         self.history_: TrainingHistory = train(
-            self.module_, batches, logistic_loss, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
+            self.module_, batches, loss, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
             rng=rng, device=pick_device(cfg.device), show_progress=show_progress,
             on_epoch_end=None if on_epoch_end is None else (lambda epoch: on_epoch_end(self)),
             patience=None if on_epoch_end is None else cfg.patience, desc=f"wide & deep ({cfg.parts})",
@@ -235,7 +269,11 @@ class WideDeep(Recommender):
         return out
 
     def predict_proba(self, users, items) -> np.ndarray:
-        """P(interaction) for pairs ``(users[k], items[k])``, shape (len(users),)."""
+        """P(interaction) for pairs ``(users[k], items[k])``, shape (len(users),).
+
+        Calibrated only under ``loss="logistic"``; the softmax loss learns the
+        order of each user's items, not the level of their logits.
+        """
         return 1.0 / (1.0 + np.exp(-self.decision_function(users, items).astype(np.float64)))
 
     def _score(self, userids, history):
