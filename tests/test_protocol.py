@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recsys_lab.evaluation import evaluate, rank_targets, refit
+from recsys_lab.evaluation import evaluate, ndcg, rank_targets, refit, validation_ndcg
 from recsys_lab.models import Popularity
 from recsys_lab.models.base import Recommender
 
@@ -45,6 +45,16 @@ def test_a_constant_scorer_earns_nothing(ml_split):
     row = evaluate(Constant().fit(ml_split.train.user_items), ml_split, "valid")
     assert row["HR@10"].item() == 0.0 and row["NDCG@10"].item() == 0.0
     assert row["MRR"].item() < 2 / 1500                     # every target ranks last among ~1,600 unseen items
+
+
+def test_validation_ndcg_scores_the_validation_targets(ml_split):
+    oracle = Oracle(ml_split.targets("valid")).fit(ml_split.train.user_items)
+    popularity = Popularity().fit(ml_split.train.user_items)
+    assert validation_ndcg(ml_split)(oracle) == pytest.approx(1.0)
+    expected = ndcg(rank_targets(popularity, ml_split, "valid")["rank"].to_numpy(), 5).mean()
+    assert validation_ndcg(ml_split, k=5)(popularity) == pytest.approx(expected)
+    with pytest.raises(TypeError, match="leave_last_out"):
+        validation_ndcg(ml_split.train)
 
 
 def test_a_model_must_be_refit_on_the_test_history(ml_split):

@@ -63,3 +63,12 @@ def test_record_writes_the_choice_and_its_search_into_the_settings_file(small_sp
     stored = json.loads(path.read_text())["ease"]
     assert stored == entry and stored["chapter"] == "12" and stored["n_trials"] == 3
     assert stored["params"] == result.best_params and stored["search_space"]["regularization"]["log"] is True
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_search_space_builds_its_model(name):
+    task = TASKS[name]
+    lowest = {key: param.values[0] if isinstance(param, Choice) else param.low for key, param in task.space.items()}
+    highest = {key: param.values[-1] if isinstance(param, Choice) else param.high for key, param in task.space.items()}
+    for params in (lowest, highest):                 # every name is a setting of the model, every bound a valid value
+        assert task.build(**task.fixed, **params) is not None

@@ -55,13 +55,13 @@ def test_fit_is_deterministic_and_learns(data):
     assert a.history_.loss[-1] < a.history_.loss[0]
 
 
-def test_dot_term_adds_the_id_embeddings_product(data):
+def test_dot_term_adds_the_id_factors_product(data):
     model = fit(data, dot=True)
     module = model.module_
     u, i = torch.tensor([0, 5]), torch.tensor([1, 7])
     with torch.no_grad():
         codes = module.fields(u, i)
-        product = (module.deep["user_id"](codes["user_id"]).sum(1) * module.deep["item_id"](codes["item_id"]).sum(1)).sum(1)
+        product = (module.factors["user_id"](codes["user_id"]).sum(1) * module.factors["item_id"](codes["item_id"]).sum(1)).sum(1)
         total = module.bias + module.wide_logit(codes) + module.deep_logit(codes) + product
         np.testing.assert_allclose(module(u, i).numpy(), total.numpy(), rtol=1e-5, atol=1e-6)
 

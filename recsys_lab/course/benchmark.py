@@ -24,7 +24,7 @@ import pandas as pd
 
 from recsys_lab.course.settings import chosen
 from recsys_lab.data import leave_last_out, load_movielens_100k
-from recsys_lab.evaluation import evaluate, ndcg, rank_targets, refit
+from recsys_lab.evaluation import evaluate, refit, validation_ndcg
 
 __all__ = ["BenchmarkEntry", "ENTRIES", "run_benchmark", "RESULTS_DIR"]
 
@@ -178,10 +178,7 @@ ENTRIES = [
 
 def _stop_early_then_refit(model, split, *, show_progress: bool, **fit_kwargs):
     """Choose the epochs by early stopping on the validation targets, then refit on the test history."""
-    def validation_ndcg(fitted):
-        return float(ndcg(rank_targets(fitted, split, "valid")["rank"], 10).mean())
-
-    model.fit(split.train.user_items, show_progress=show_progress, on_epoch_end=validation_ndcg, **fit_kwargs)
+    model.fit(split.train.user_items, show_progress=show_progress, on_epoch_end=validation_ndcg(split), **fit_kwargs)
     return refit(model, split, show_progress=show_progress, **fit_kwargs)
 
 

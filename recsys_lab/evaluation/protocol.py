@@ -35,9 +35,27 @@ from recsys_lab.evaluation.bootstrap import bootstrap_ci
 from recsys_lab.evaluation.metrics import hit_rate, ndcg, reciprocal_rank, target_ranks, top_k
 from recsys_lab.validation import check_positive_int
 
-__all__ = ["rank_targets", "summarize_ranks", "evaluate", "refit", "check_fitted_on", "beyond_accuracy"]
+__all__ = ["rank_targets", "summarize_ranks", "evaluate", "refit", "check_fitted_on", "beyond_accuracy", "validation_ndcg"]
 
 SCORE_BUDGET = 32_000_000  # floats per scoring chunk (256 MB in float64)
+
+
+def validation_ndcg(split: LeaveLastOutSplit, k: int = 10):
+    """An ``on_epoch_end(model)`` callback for models trained in epochs: mean NDCG@k on the validation targets.
+
+    Rule 1 in a function: the metric every epoch is judged by is the
+    full-ranking one on ``split``'s validation targets. With ``patience`` in
+    the model's config, ``fit`` then stops once it stops improving and
+    keeps the best epoch, and :func:`refit` trains that many epochs.
+    """
+    if not isinstance(split, LeaveLastOutSplit):
+        raise TypeError(f"split must be a LeaveLastOutSplit (from leave_last_out), got {type(split).__name__}.")
+    k = check_positive_int(k, "k")
+
+    def on_epoch_end(model) -> float:
+        return float(ndcg(rank_targets(model, split, "valid")["rank"].to_numpy(), k).mean())
+
+    return on_epoch_end
 
 
 def refit(model, split: LeaveLastOutSplit, on: str = "test", *, show_progress: bool = False, **fit_kwargs):

@@ -25,8 +25,7 @@ from typing import Callable
 import optuna
 
 from recsys_lab.data.splits import LeaveLastOutSplit
-from recsys_lab.evaluation.metrics import ndcg
-from recsys_lab.evaluation.protocol import rank_targets
+from recsys_lab.evaluation.protocol import validation_ndcg
 from recsys_lab.validation import check_positive_int, seed_from
 
 __all__ = ["FloatParam", "IntParam", "Choice", "TuningResult", "tune", "edge_params"]
@@ -139,17 +138,16 @@ def tune(build: Callable[..., object], space: dict, split: LeaveLastOutSplit, *,
     n_trials = check_positive_int(n_trials, "n_trials")
     fixed, fit_kwargs = dict(fixed or {}), dict(fit_kwargs or {})
 
-    def validation_ndcg(model) -> float:
-        return float(ndcg(rank_targets(model, split, "valid")["rank"].to_numpy(), 10).mean())
+    score = validation_ndcg(split)
 
     def objective(trial) -> float:
         model = build(**fixed, **{name: param.suggest(trial, name) for name, param in space.items()})
         data = split.train if getattr(model, "needs_order", False) else split.train.user_items
         extra = dict(fit_kwargs)
         if "on_epoch_end" in inspect.signature(model.fit).parameters:
-            extra["on_epoch_end"] = _pruning_callback(trial, validation_ndcg)
+            extra["on_epoch_end"] = _pruning_callback(trial, score)
         model.fit(data, show_progress=False, **extra)
-        return validation_ndcg(model)
+        return score(model)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -166,12 +164,12 @@ def tune(build: Callable[..., object], space: dict, split: LeaveLastOutSplit, *,
                         on_edge=edge_params(study.best_params, space), study=study)
 
 
-def _pruning_callback(trial, validation_ndcg):
-    """An ``on_epoch_end(model)`` that reports validation NDCG@10 and stops a trial that trails the median."""
+def _pruning_callback(trial, score):
+    """An ``on_epoch_end(model)`` that reports ``score(model)`` and stops a trial that trails the median."""
     epoch = {"n": 0}
 
     def on_epoch_end(model) -> float:
-        value = validation_ndcg(model)
+        value = score(model)
         trial.report(value, epoch["n"])
         epoch["n"] += 1
         if trial.should_prune():

@@ -18,9 +18,9 @@ Two options turn the classifier into a ranker. ``loss="softmax"`` trains
 each positive against its own sampled negatives with a sampled softmax,
 ``-log(exp s_ui / (exp s_ui + sum_j exp s_uj))``, so only the order of a
 user's items counts (what a top-k list needs), not their calibration.
-``dot=True`` adds the dot product of the user-id and item-id embeddings
-to the logit, the interaction a factor model gets for free and an MLP has
-to learn (Rendle et al., 2020).
+``dot=True`` adds the dot product of a user-id and an item-id factor
+table to the logit, the interaction a factor model gets for free and an MLP
+has to learn (Rendle et al., 2020; NeuMF's GMF part).
 
 This module imports torch; ``import recsys_lab`` does not.
 """
@@ -56,7 +56,7 @@ class WideDeepConfig:
     hidden: tuple = (64, 32)            # MLP layer widths of the deep part
     dropout: float = 0.1                # between MLP layers
     loss: str = "logistic"              # "logistic": pairs labelled 1/0; "softmax": each positive vs its negatives
-    dot: bool = False                   # add the user-id . item-id embedding dot product to the logit
+    dot: bool = False                   # add a user-id . item-id factor dot product to the logit
     negatives: int = 4                  # sampled unobserved items per observed pair, redrawn each epoch
     epochs: int = 6                     # passes over the observed pairs (a cap with early stopping)
     patience: int | None = None         # with a validation metric: stop after this many epochs without a gain
@@ -108,6 +108,13 @@ class WideDeepModule(nn.Module):
             layers += [nn.Linear(width, out), nn.ReLU(), nn.Dropout(cfg.dropout)]
             width = out
         self.mlp = nn.Sequential(*layers, nn.Linear(width, 1))
+        if cfg.dot:   # factor tables of their own, started small so the product does not swamp the other logits
+            self.factors = nn.ModuleDict({n: nn.Embedding(vocab[n] + 1, cfg.embedding_dim, padding_idx=0)
+                                          for n in ("user_id", "item_id")})
+            with torch.no_grad():
+                for emb in self.factors.values():
+                    emb.weight.normal_(std=0.01)
+                    emb.weight[0] = 0.0                                   # the padding row stays zero
         self.bias = nn.Parameter(torch.zeros(()))
 
     def fields(self, users: torch.Tensor, items: torch.Tensor) -> dict:
@@ -143,8 +150,8 @@ class WideDeepModule(nn.Module):
         if self.cfg.parts in ("deep", "wide_deep"):
             logit = logit + self.deep_logit(codes)
         if self.cfg.dot:
-            user_vectors = self.deep["user_id"](codes["user_id"]).sum(1)   # (B, d); one id per row
-            item_vectors = self.deep["item_id"](codes["item_id"]).sum(1)   # (B, d)
+            user_vectors = self.factors["user_id"](codes["user_id"]).sum(1)   # (B, d); one id per row
+            item_vectors = self.factors["item_id"](codes["item_id"]).sum(1)   # (B, d)
             logit = logit + (user_vectors * item_vectors).sum(1)
         return logit                                                    # (B,)
 
