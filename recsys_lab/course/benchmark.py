@@ -26,7 +26,7 @@ from recsys_lab.course.settings import chosen
 from recsys_lab.data import leave_last_out, load_movielens_100k
 from recsys_lab.evaluation import evaluate, refit, validation_ndcg
 
-__all__ = ["BenchmarkEntry", "ENTRIES", "run_benchmark", "RESULTS_DIR"]
+__all__ = ["BenchmarkEntry", "ENTRIES", "run_benchmark", "RESULTS_DIR", "movielens_feature_kwargs"]
 
 logger = logging.getLogger("recsys_lab")
 
@@ -51,7 +51,8 @@ def _text_vectors(ml):
     return TextEncoder().encode(item_texts(ml.items), show_progress=False)
 
 
-def _movielens_features(ml) -> dict:
+def movielens_feature_kwargs(ml) -> dict:
+    """The fit arguments of the models that read side features: MovieLens's user and item fields (chapter 08)."""
     from recsys_lab.features.crosses import movielens_features
 
     users, items = movielens_features(ml)
@@ -166,8 +167,8 @@ ENTRIES = [
     BenchmarkEntry("MiniLM text, decayed profile", "05", "recsys_lab + transformers", _text_content),
     BenchmarkEntry("Dual embedding (text)", "06", "recsys_lab", _dual_embedding),
     BenchmarkEntry("History net (ids + text)", "06", "recsys_lab", _history_net),
-    BenchmarkEntry("Wide & deep", "08", "recsys_lab", _wide_deep, fit_kwargs=_movielens_features),
-    BenchmarkEntry("Two-tower", "09", "recsys_lab", _two_tower, fit_kwargs=_movielens_features),
+    BenchmarkEntry("Wide & deep", "08", "recsys_lab", _wide_deep, fit_kwargs=movielens_feature_kwargs),
+    BenchmarkEntry("Two-tower", "09", "recsys_lab", _two_tower, fit_kwargs=movielens_feature_kwargs),
     BenchmarkEntry("SASRec", "10", "recsys_lab", _sasrec),
     BenchmarkEntry("LightGCN", "12", "recsys_lab", _lightgcn),
     BenchmarkEntry("EASE", "12", "recsys_lab", _ease),

@@ -18,7 +18,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from recsys_lab.course.benchmark import movielens_feature_kwargs
 from recsys_lab.course.settings import SETTINGS_PATH
+from recsys_lab.data import load_movielens_100k
 from recsys_lab.evaluation.tuning import Choice, FloatParam, IntParam, TuningResult, tune
 
 __all__ = ["TuningTask", "TASKS", "run_task", "record"]
@@ -33,7 +35,7 @@ class TuningTask:
     fixed: dict = field(default_factory=dict)
     n_trials: int = 40
     timeout: float = 1800.0   # seconds per model on a 2-core CPU
-    fit_kwargs: Callable[[], dict] | None = None   # extra arguments of fit (side features), built when the search runs
+    fit_kwargs: Callable[[object], dict] | None = None   # MovieLens -> extra fit arguments (features), as in the benchmark
 
 
 def _ials(**params):
@@ -72,14 +74,6 @@ def _wide_deep(**params):
     return WideDeep(WideDeepConfig(**params), random_state=0)
 
 
-def _movielens_features() -> dict:
-    from recsys_lab.data import load_movielens_100k
-    from recsys_lab.features.crosses import movielens_features
-
-    users, items = movielens_features(load_movielens_100k())
-    return {"user_features": users, "item_features": items}
-
-
 def _sasrec(**params):
     from recsys_lab.models.sasrec import SASRec, SASRecConfig
 
@@ -105,7 +99,7 @@ TASKS = {
                                          "embedding_dim": IntParam(8, 64, log=True),
                                          "negatives": IntParam(2, 32, log=True), "lr": FloatParam(1e-3, 3e-2, log=True),
                                          "weight_decay": FloatParam(1e-8, 1e-4, log=True)},
-                            fixed={"epochs": 40, "patience": 5}, n_trials=30, fit_kwargs=_movielens_features),
+                            fixed={"epochs": 40, "patience": 5}, n_trials=30, fit_kwargs=movielens_feature_kwargs),
     "sasrec": TuningTask(_sasrec, {"factors": Choice((32, 64, 128)), "n_blocks": Choice((1, 2, 3)),
                                    "dropout": FloatParam(0.0, 0.6), "lr": FloatParam(3e-4, 1e-2, log=True),
                                    "max_len": Choice((50, 100, 200))}, fixed={"epochs": 60}, n_trials=25),
@@ -120,7 +114,7 @@ def run_task(name: str, split, *, n_trials: int | None = None, timeout: float | 
     task = TASKS[name]
     return tune(task.build, task.space, split, n_trials=n_trials or task.n_trials,
                 timeout=timeout or task.timeout, fixed=task.fixed, random_state=0, show_progress=show_progress,
-                fit_kwargs=task.fit_kwargs() if task.fit_kwargs else None)
+                fit_kwargs=task.fit_kwargs(load_movielens_100k()) if task.fit_kwargs else None)
 
 
 def record(name: str, result: TuningResult, *, path=SETTINGS_PATH) -> dict:
