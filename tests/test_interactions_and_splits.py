@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.data import Interactions, leave_last_out, rating_folds
+from recsys_lab.data import Interactions, leave_last_out, rating_folds, roll_back
 
 
 def test_interactions_maps_raw_ids_and_orders_events(small_log):
@@ -47,6 +47,34 @@ def test_leave_last_out_holds_out_the_last_two_events(small_log):
     assert split.train.user_items[0, split.valid_items[0]] == 0
     with pytest.raises(ValueError, match="on='train'"):
         split.history("train")
+
+
+def test_roll_back_holds_out_each_users_last_events(small_log):
+    rolled = roll_back(small_log, n_targets=2)
+    sequences = small_log.sequences()
+    for user, sequence in enumerate(sequences):
+        kept = max(1, len(sequence) - 2)                                    # every user keeps at least one event
+        assert set(np.flatnonzero(rolled.history.user_items[user].toarray())) == set(sequence[:kept])
+        assert set(np.flatnonzero(rolled.target_items[user].toarray())) == set(sequence[kept:])
+    assert len(rolled.history) + len(rolled.targets) == len(small_log)
+    assert rolled.history.shape == rolled.targets.shape == small_log.shape
+    # user b has three events: with min_history=2 only its last one becomes a target
+    assert roll_back(small_log, n_targets=2, min_history=2).target_items[1].nnz == 1
+    # every target comes no earlier than its user's last history event
+    last_seen = rolled.history.events.groupby("user")["timestamp"].max()
+    first_target = rolled.targets.events.groupby("user")["timestamp"].min()
+    assert (first_target >= last_seen.reindex(first_target.index)).all()
+
+
+def test_roll_back_rejects_bad_arguments(small_log):
+    with pytest.raises(TypeError, match="Interactions"):
+        roll_back(small_log.user_items)
+    with pytest.raises(ValueError, match="n_targets"):
+        roll_back(small_log, n_targets=0)
+    with pytest.raises(ValueError, match="min_history"):
+        roll_back(small_log, min_history=0)
+    with pytest.raises(ValueError, match="nothing can be held out"):
+        roll_back(small_log, min_history=10)
 
 
 def test_same_second_order_is_random_but_fixed_and_survives_subsets(movielens):

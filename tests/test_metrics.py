@@ -7,6 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 from recsys_lab.evaluation import (
     bootstrap_ci, hit_rate, mae, ndcg, paired_bootstrap_ci, recall_at_k, reciprocal_rank, rmse, target_ranks, top_k,
+    verdict,
 )
 
 
@@ -78,6 +79,21 @@ def test_bootstrap_interval_contains_the_mean_and_repeats():
         bootstrap_ci(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="confidence=1.5"):
         bootstrap_ci(values, confidence=1.5)
+
+
+def test_verdict_reads_the_interval_as_the_course_does():
+    assert verdict("A", "B", (0.01, 0.02)) == "A beats B"
+    assert verdict("A", "B", (-0.02, -0.01)) == "B beats A"
+    assert verdict("A", "B", (-0.01, 0.02)) == "not told apart"
+    assert verdict("A", "B", (0.0, 0.02)) == "not told apart"             # touching zero is not excluding it
+    values = np.random.default_rng(0).random(200)
+    assert verdict("A", "B", paired_bootstrap_ci(values + 1.0, values)) == "A beats B"
+    with pytest.raises(ValueError, match="low <= high"):
+        verdict("A", "B", (0.02, 0.01))
+    with pytest.raises(ValueError, match="pair of numbers"):
+        verdict("A", "B", 0.5)
+    with pytest.raises(ValueError, match="finite"):
+        verdict("A", "B", (np.nan, 0.1))
 
 
 def test_a_tie_counts_against_the_target():

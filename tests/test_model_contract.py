@@ -39,6 +39,7 @@ MODELS = [
     ("recsys_lab.models.lightgcn", "LightGCN",
      {"config": ("LightGCNConfig", {"factors": 8, "n_layers": 2, "epochs": 2}), "random_state": 0}),
     ("recsys_lab.models.ease", "EASE", {"regularization": 10.0}),
+    ("recsys_lab.models.knn", "ItemKNN", {"neighbours": 20}),
     ("recsys_lab.models.multvae", "MultVAE",
      {"config": ("MultVAEConfig", {"hidden": 16, "latent": 8, "epochs": 2}), "random_state": 0}),
 ]

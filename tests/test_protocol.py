@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recsys_lab.evaluation import evaluate, ndcg, rank_targets, refit, validation_ndcg
+from recsys_lab.evaluation import evaluate, ndcg, rank_targets, refit, refit_on, validation_ndcg
 from recsys_lab.models import Popularity
 from recsys_lab.models.base import Recommender
 
@@ -80,6 +80,19 @@ def test_refit_trains_the_epochs_that_early_stopping_chose(ml_split):
     refitted = refit(model, ml_split)
     assert refitted.cfg.epochs == 2 and len(refitted.history_.loss) == 2 and refitted.history_.best_epoch is None
     assert model.cfg.epochs == 6                                     # the tuned model's settings are untouched
+
+
+def test_refit_on_fits_the_same_settings_on_another_history(ml_split):
+    from recsys_lab.data import roll_back
+    from recsys_lab.models.als import ImplicitALS
+
+    tuned = ImplicitALS(factors=8, iterations=2, random_state=0).fit(ml_split.train.user_items, show_progress=False)
+    rolled = roll_back(ml_split.train, n_targets=3)
+    fresh = refit_on(tuned, rolled.history)
+    assert fresh is not tuned and fresh.get_params() == tuned.get_params()
+    assert fresh.fitted_on_ != tuned.fitted_on_                      # it saw the rolled-back history
+    with pytest.raises(TypeError, match="Interactions"):
+        refit_on(tuned, rolled.history.user_items)
 
 
 def test_evaluate_reports_coverage_and_popularity(ml_split):

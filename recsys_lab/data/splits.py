@@ -7,6 +7,9 @@
   one of :class:`~recsys_lab.data.Interactions` (never item ids, which leak
   release order). ``hide_target_second=True`` is the robustness variant:
   a target's history also leaves out the events of the target's own second.
+* :func:`roll_back`: training labels for a second-stage ranker: each user's
+  last few events of a history become targets, predicted from what came
+  before them.
 * :func:`rating_folds`: fixed random K folds for rating prediction (RMSE).
 """
 
@@ -16,11 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.validation import check_positive_int, check_random_state
 
-__all__ = ["LeaveLastOutSplit", "leave_last_out", "rating_folds"]
+__all__ = ["LeaveLastOutSplit", "RolledBack", "leave_last_out", "roll_back", "rating_folds"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,72 @@ def _in_target_second(events: pd.DataFrame, is_target: np.ndarray) -> np.ndarray
     target_second = pd.Series(events.loc[is_target, "timestamp"].to_numpy(), index=events.loc[is_target, "user"].to_numpy())
     second = events["user"].map(target_second).to_numpy()
     return (events["timestamp"].to_numpy() == second) & ~is_target
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A history rolled back by a few events per user, and the events it dropped.
+
+    Attributes
+    ----------
+    history : Interactions
+        Each user's events but the last ``n_targets``: what the models that
+        produce the ranker's features are fitted on.
+    targets : Interactions
+        The dropped events: the items each user went on to choose.
+    """
+
+    history: Interactions
+    targets: Interactions
+
+    @property
+    def target_items(self) -> sp.csr_matrix:
+        """(n_users, n_items) binary CSR matrix, 1 where the item is one of the user's targets."""
+        return self.targets.user_items
+
+    def __repr__(self) -> str:
+        return f"RolledBack(history={self.history!r}, targets={len(self.targets)} events)"
+
+
+def roll_back(interactions: Interactions, n_targets: int = 5, *, min_history: int = 1) -> RolledBack:
+    """Hold out each user's last ``n_targets`` events of ``interactions`` as targets.
+
+    A learned ranker needs labelled examples drawn like the prediction it
+    will make: "the items this user chose next, given what came before".
+    The leave-last-out split has one such label per user for validation;
+    rolling the training history back by a few events gives several more
+    per user, with every label after the history its features are computed
+    from, so nothing leaks backwards in time. Same-second events keep the
+    log's tie-break order, as in :func:`leave_last_out`.
+
+    Parameters
+    ----------
+    interactions : Interactions
+        The history to roll back, usually ``split.train``.
+    n_targets : int
+        Events to hold out per user (>= 1).
+    min_history : int
+        Events every user keeps (>= 1): a user with fewer than
+        ``n_targets + min_history`` events gives fewer targets, never their
+        whole history.
+
+    Examples
+    --------
+    >>> rolled = roll_back(split.train, n_targets=5)
+    >>> ranker_labels = rolled.target_items   # 1 for each user's last five training items
+    """
+    if not isinstance(interactions, Interactions):
+        raise TypeError(f"roll_back takes an Interactions (for example split.train), got {type(interactions).__name__}.")
+    n_targets = check_positive_int(n_targets, "n_targets")
+    min_history = check_positive_int(min_history, "min_history")
+    events = interactions.events  # sorted by user, then time (same-second events in the tie-break order)
+    position_from_end = events.groupby("user").cumcount(ascending=False).to_numpy()
+    position_from_start = events.groupby("user").cumcount().to_numpy()
+    is_target = (position_from_end < n_targets) & (position_from_start >= min_history)
+    if not is_target.any():
+        raise ValueError(f"no user has more than min_history={min_history} events, so nothing can be held out; "
+                         f"lower min_history or pass a longer history.")
+    return RolledBack(history=interactions.subset(~is_target), targets=interactions.subset(is_target))
 
 
 def rating_folds(ratings: pd.DataFrame, n_folds: int = 5, *, random_state=0):

@@ -11,7 +11,7 @@ import numpy as np
 
 from recsys_lab.validation import check_positive_int, check_random_state
 
-__all__ = ["bootstrap_ci", "paired_bootstrap_ci"]
+__all__ = ["bootstrap_ci", "paired_bootstrap_ci", "verdict"]
 
 
 def bootstrap_ci(values, *, n_resamples: int = 1000, confidence: float = 0.95, random_state=0) -> tuple[float, float]:
@@ -50,3 +50,28 @@ def paired_bootstrap_ci(a, b, **kwargs) -> tuple[float, float]:
     if a.shape != b.shape:
         raise ValueError(f"a and b must score the same users; got shapes {a.shape} and {b.shape}.")
     return bootstrap_ci(a - b, **kwargs)
+
+
+def verdict(name_a: str, name_b: str, interval) -> str:
+    """The course's reading of a paired interval of mean(a - b), in words.
+
+    "A beats B" only when the whole interval lies above zero (and the other
+    way round below zero); an interval that contains zero is "not told apart".
+
+    >>> verdict("iALS", "popularity", (0.012, 0.041))
+    'iALS beats popularity'
+    >>> verdict("iALS", "EASE", (-0.01, 0.02))
+    'not told apart'
+    """
+    try:
+        low, high = (float(bound) for bound in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"interval must be a (low, high) pair of numbers such as paired_bootstrap_ci returns; "
+                         f"got {interval!r}.") from None
+    if not (np.isfinite(low) and np.isfinite(high)) or low > high:
+        raise ValueError(f"interval must be finite with low <= high; got ({low}, {high}).")
+    if low > 0:
+        return f"{name_a} beats {name_b}"
+    if high < 0:
+        return f"{name_b} beats {name_a}"
+    return "not told apart"

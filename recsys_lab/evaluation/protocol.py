@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from recsys_lab.data.interactions import interaction_fingerprint
+from recsys_lab.data.interactions import Interactions, interaction_fingerprint
 from recsys_lab.data.splits import LeaveLastOutSplit
 from recsys_lab.evaluation.bootstrap import bootstrap_ci
 from recsys_lab.evaluation.metrics import hit_rate, ndcg, reciprocal_rank, target_ranks, top_k
 from recsys_lab.validation import check_positive_int
 
-__all__ = ["rank_targets", "summarize_ranks", "evaluate", "refit", "check_fitted_on", "beyond_accuracy", "validation_ndcg"]
+__all__ = ["rank_targets", "summarize_ranks", "evaluate", "refit", "refit_on", "check_fitted_on", "beyond_accuracy", "validation_ndcg"]
 
 SCORE_BUDGET = 32_000_000  # floats per scoring chunk (256 MB in float64)
 
@@ -87,12 +87,27 @@ def refit(model, split: LeaveLastOutSplit, on: str = "test", *, show_progress: b
     >>> evaluate(refit(tuned, split), split, "test")
     """
     _check_split(split)
+    return refit_on(model, split.history(on), show_progress=show_progress, **fit_kwargs)
+
+
+def refit_on(model, history: Interactions, *, show_progress: bool = False, **fit_kwargs):
+    """A fresh copy of ``model``, with the same settings, fitted on any ``history``.
+
+    :func:`refit` for a history that is not one of the split's, such as the
+    rolled-back history a second-stage ranker learns from
+    (:func:`recsys_lab.data.roll_back`). Early-stopped models train the
+    ``history_.best_epoch`` epochs they stopped at.
+
+    >>> rolled = roll_back(split.train, n_targets=5)
+    >>> features_model = refit_on(tuned, rolled.history)
+    """
+    if not isinstance(history, Interactions):
+        raise TypeError(f"history must be an Interactions (for example split.train), got {type(history).__name__}.")
     params = model.get_params()
     best_epoch = getattr(getattr(model, "history_", None), "best_epoch", None)
     if best_epoch is not None:
         params["config"] = dataclasses.replace(model.cfg, epochs=best_epoch)
     fresh = type(model)(**params)
-    history = split.history(on)
     data = history if getattr(fresh, "needs_order", False) else history.user_items
     return fresh.fit(data, show_progress=show_progress, **fit_kwargs)
 
