@@ -64,6 +64,7 @@ __all__ = ["EmbeddingStore", "EmbeddingVersion", "ChecksumError", "BrokenVersion
 logger = logging.getLogger("recsys_lab")
 
 STAGING_PREFIX = ".staging-"
+PUBLISH_LOCK = ".publish.lock"  # the file a writer locks to name, rename and promote a version
 
 
 class EmbeddingStore:
@@ -233,7 +234,7 @@ class EmbeddingStore:
             extras = params_to_json(params or {}, "params")
             for p in staging.iterdir():
                 fsync(p)
-            with FileLock(self.root / ".publish.lock"):  # name, rename and promote: one writer at a time
+            with FileLock(self.root / PUBLISH_LOCK):  # name, rename and promote: one writer at a time
                 name = self._next_version() if version is None else version
                 self._check_unused(name)
                 meta = {
