@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.data import Interactions, leave_last_out, rating_folds, roll_back
+from recsys_lab.data import Interactions, cold_items, leave_last_out, rating_folds, roll_back
 
 
 def test_interactions_maps_raw_ids_and_orders_events(small_log):
@@ -148,3 +148,14 @@ def test_rating_folds_partition_rows_and_repeat(movielens):
     pd.testing.assert_frame_equal(folds[2][1], again[2][1])
     with pytest.raises(ValueError, match="n_folds=1"):
         next(rating_folds(movielens.ratings, 1))
+
+
+def test_cold_items_are_a_fixed_random_share():
+    cold = cold_items(1000, share=0.1)
+    assert len(cold) == 100 and len(set(cold)) == 100 and (np.diff(cold) > 0).all() and cold.max() < 1000
+    np.testing.assert_array_equal(cold, cold_items(1000, share=0.1))          # the same set wherever drawn
+    assert not np.array_equal(cold, cold_items(1000, share=0.1, random_state=1))
+    for bad, message in ((dict(share=0.0), "strictly between"), (dict(share=1.5), "strictly between"),
+                         (dict(share=0.001), "selects none")):
+        with pytest.raises(ValueError, match=message):
+            cold_items(100, **bad)

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.features.text import YEAR_EDGES, TextEncoder, item_onehot, item_texts, packaged_model_path
+from recsys_lab.features.text import (YEAR_EDGES, TextEncoder, item_onehot, item_texts, packaged_model_path, tfidf_matrix,
+                                      tfidf_vectors)
 
 TEXTS = ["Toy Story (1995). Genres: Animation, Children's, Comedy.",
          "Heat (1995). Genres: Action, Crime, Thriller.",
@@ -86,3 +87,19 @@ def test_item_onehot_refuses_bad_input():
         item_onehot(items.drop(columns="genres"))
     with pytest.raises(ValueError, match="strictly increasing"):
         item_onehot(items, year_edges=(1990, 1980))
+
+
+def test_tfidf_matrix_and_its_reduction():
+    texts = ["Toy Story (1995). Genres: Animation.", "Toy Soldiers (1991). Genres: Action.", "Heat (1995). Genres: Crime."]
+    words, chars = tfidf_matrix(texts, "word"), tfidf_matrix(texts)
+    assert words.shape[0] == chars.shape[0] == 3 and chars.shape[1] > words.shape[1]    # more character n-grams
+    similarity = (chars @ chars.T).toarray()
+    assert similarity[0, 1] > similarity[0, 2]                                           # "Toy ..." titles share n-grams
+    vectors = tfidf_vectors(chars, n_components=2)
+    assert vectors.shape == (3, 2) and np.isfinite(vectors).all()
+    with pytest.raises(ValueError, match="analyzer"):
+        tfidf_matrix(texts, "letters")
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        tfidf_matrix([])
+    with pytest.raises(ValueError, match="smaller than both sides"):
+        tfidf_vectors(chars, n_components=3)

@@ -10,6 +10,8 @@
 * :func:`roll_back`: training labels for a second-stage ranker: each user's
   last few events of a history become targets, predicted from what came
   before them.
+* :func:`cold_items`: a fixed random share of the catalogue to hold out
+  entirely, for cold-start experiments.
 * :func:`rating_folds`: fixed random K folds for rating prediction (RMSE).
 """
 
@@ -24,7 +26,7 @@ import scipy.sparse as sp
 from recsys_lab.data.interactions import Interactions
 from recsys_lab.validation import check_positive_int, check_random_state
 
-__all__ = ["LeaveLastOutSplit", "RolledBack", "leave_last_out", "roll_back", "rating_folds"]
+__all__ = ["LeaveLastOutSplit", "RolledBack", "leave_last_out", "roll_back", "cold_items", "rating_folds"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,24 @@ def roll_back(interactions: Interactions, n_targets: int = 5, *, min_history: in
         raise ValueError(f"no user has more than min_history={min_history} events, so nothing can be held out; "
                          f"lower min_history or pass a longer history.")
     return RolledBack(history=interactions.subset(~is_target), targets=interactions.subset(is_target))
+
+
+def cold_items(n_items: int, share: float = 0.1, *, random_state=0) -> np.ndarray:
+    """Sorted columns of a random ``share`` of the catalogue, for cold-start experiments.
+
+    Every event on these items is held out of training, so a model meets them
+    as new items; the default seed makes the set the same wherever it is drawn
+    (chapter 05 and its solutions).
+
+    >>> cold = cold_items(ml.interactions.n_items)      # 168 of 1682 items
+    """
+    n_items = check_positive_int(n_items, "n_items", minimum=2)
+    if not 0 < share < 1:
+        raise ValueError(f"share={share} must lie strictly between 0 and 1.")
+    size = int(n_items * share)
+    if size == 0:
+        raise ValueError(f"share={share} of {n_items} items selects none; raise share.")
+    return np.sort(check_random_state(random_state).choice(n_items, size=size, replace=False))
 
 
 def rating_folds(ratings: pd.DataFrame, n_folds: int = 5, *, random_state=0):

@@ -41,7 +41,8 @@ from tqdm.auto import tqdm
 
 from recsys_lab.validation import check_positive_int
 
-__all__ = ["TextEncoder", "packaged_model_path", "item_texts", "item_onehot", "YEAR_EDGES"]
+__all__ = ["TextEncoder", "packaged_model_path", "item_texts", "item_onehot", "tfidf_matrix", "tfidf_vectors",
+           "YEAR_EDGES", "TFIDF_ANALYZERS", "TFIDF_COMPONENTS"]
 
 logger = logging.getLogger("recsys_lab")
 
@@ -79,6 +80,43 @@ def item_texts(items: pd.DataFrame) -> list[str]:
         genres = ", ".join(g for g in str(genres).split("|") if g and g != "unknown") if not pd.isna(genres) else ""
         texts.append(f"{title}{year}." + (f" Genres: {genres}." if genres else ""))
     return texts
+
+
+# the two TF-IDF vocabularies chapter 05 compares: word 1-2-grams, and character 2-4-grams inside words
+# (robust to the inflections and odd spellings of film titles)
+TFIDF_ANALYZERS = {"word": {"analyzer": "word", "ngram_range": (1, 2)},
+                   "char_wb": {"analyzer": "char_wb", "ngram_range": (2, 4)}}
+TFIDF_COMPONENTS = 256  # the dimension TruncatedSVD reduces a TF-IDF matrix to (latent semantic analysis)
+
+
+def tfidf_matrix(texts, analyzer: str = "char_wb"):
+    """Sublinear TF-IDF of the item texts over one of :data:`TFIDF_ANALYZERS`: sparse (n_items, vocabulary).
+
+    >>> tfidf_matrix(item_texts(ml.items)).shape[0]
+    1682
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if analyzer not in TFIDF_ANALYZERS:
+        raise ValueError(f"analyzer={analyzer!r} must be one of {sorted(TFIDF_ANALYZERS)}.")
+    texts = list(texts)
+    if not texts or not all(isinstance(text, str) for text in texts):
+        raise ValueError("texts must be a non-empty list of strings, one per item (see item_texts).")
+    return TfidfVectorizer(sublinear_tf=True, **TFIDF_ANALYZERS[analyzer]).fit_transform(texts)
+
+
+def tfidf_vectors(matrix, *, n_components: int = TFIDF_COMPONENTS, random_state=0) -> np.ndarray:
+    """Dense item vectors from a TF-IDF matrix by TruncatedSVD: (n_items, n_components).
+
+    The sparse matrix has one column per n-gram; a few hundred SVD
+    directions keep most of what ranks neighbours and score far faster.
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    n_components = check_positive_int(n_components, "n_components")
+    if n_components >= min(matrix.shape):
+        raise ValueError(f"n_components={n_components} must be smaller than both sides of the {matrix.shape} matrix.")
+    return TruncatedSVD(n_components=n_components, random_state=random_state).fit_transform(matrix)
 
 
 def item_onehot(items: pd.DataFrame, *, year_edges=YEAR_EDGES) -> pd.DataFrame:
